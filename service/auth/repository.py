@@ -1,0 +1,43 @@
+"""SQL for API tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.models import ApiToken
+from service.pagination import PageParams
+
+
+async def get(session: AsyncSession, token_id: uuid.UUID) -> ApiToken | None:
+    return await session.get(ApiToken, token_id)
+
+
+async def get_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
+    result = await session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash))
+    return result.first()
+
+
+async def any_exists(session: AsyncSession) -> bool:
+    result = await session.exec(select(ApiToken.id).limit(1))
+    return result.first() is not None
+
+
+async def list_page(
+    session: AsyncSession, page: PageParams, *, include_revoked: bool
+) -> list[ApiToken]:
+    stmt = select(ApiToken)
+    if not include_revoked:
+        stmt = stmt.where(col(ApiToken.revoked_at).is_(None))
+    result = await session.exec(page.apply(stmt, col(ApiToken.id)))
+    return list(result.all())
+
+
+async def touch(session: AsyncSession, token_id: uuid.UUID, when: datetime) -> None:
+    await session.execute(
+        sa.update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=when)
+    )

@@ -1,0 +1,177 @@
+"""``okr-sync``: serve, migrate, and manage API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.auth import repository as token_repository
+from service.auth import service as auth
+from service.auth.scopes import Scope
+from service.db import Database
+from service.errors import ApiError
+from service.migrate import upgrade
+from service.pagination import MAX_LIMIT, PageParams
+from service.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="okr-sync: how much of your teams' work serves your OKRs.", no_args_is_help=True
+)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(coro: Awaitable[T]) -> T:
+    async def wrapper() -> T:
+        return await coro
+
+    return asyncio.run(wrapper())
+
+
+@asynccontextmanager
+async def _migrated(settings: Settings) -> AsyncIterator[Database]:
+    db = Database.from_url(settings.effective_database_url)
+    try:
+        await upgrade(db.engine)
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async with _migrated(settings) as db, db.transaction() as session:
+        return await work(session)
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s %(message)s")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    settings = get_settings()
+    _configure_logging(settings)
+
+    async def work() -> None:
+        async with _migrated(settings):
+            pass
+
+    _run(work())
+    err.print(f"[green]Database is up to date[/] ({_describe(settings)})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Migrate the database, then serve the API."""
+    settings = get_settings()
+    _configure_logging(settings)
+
+    async def prepare(session: AsyncSession) -> str | None:
+        if settings.bootstrap_token is not None:
+            token = settings.bootstrap_token.get_secret_value()
+            await auth.register_bootstrap_token(session=session, token=token)
+        return await auth.create_first_admin_token(session=session)
+
+    first_token = _run(_in_transaction(settings, prepare))
+    err.print(f"okr-sync on http://{host}:{port} ({_describe(settings)})")
+    if first_token is not None:
+        err.print(
+            "[bold yellow]No API token existed, so here is an admin token. "
+            "It is shown this once:[/]"
+        )
+        out.print(first_token, soft_wrap=True, highlight=False)
+    from service.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the token.")],
+    scope: Annotated[Scope, typer.Option(help="read, write or admin.")] = Scope.read,
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, help="Expire after this many days.")
+    ] = None,
+) -> None:
+    """Create a token and print it, once, on standard output."""
+    settings = get_settings()
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+
+    async def work(session: AsyncSession) -> str:
+        _, plain = await auth.create(session=session, name=name, scope=scope, expires_at=expires)
+        return plain
+
+    plain = _run(_in_transaction(settings, work))
+    out.print(plain, soft_wrap=True, highlight=False)
+    err.print(f"Created a {scope.value} token {name!r}. It is not shown again.")
+
+
+@token_app.command("list")
+def token_list(
+    include_revoked: Annotated[bool, typer.Option(help="Show revoked tokens too.")] = False,
+) -> None:
+    """List tokens (never their values)."""
+    settings = get_settings()
+    table = Table("id", "name", "scope", "prefix", "created", "last used", "expires", "revoked")
+
+    async def work(session: AsyncSession) -> None:
+        after: uuid.UUID | None = None
+        while True:
+            page = PageParams(limit=MAX_LIMIT, after=after)
+            rows = await token_repository.list_page(session, page, include_revoked=include_revoked)
+            for t in rows[:MAX_LIMIT]:
+                table.add_row(
+                    str(t.id), t.name, t.scope, t.prefix, _when(t.created_at),
+                    _when(t.last_used_at), _when(t.expires_at), _when(t.revoked_at),
+                )  # fmt: skip
+            if len(rows) <= MAX_LIMIT:
+                return
+            after = rows[MAX_LIMIT - 1].id
+
+    _run(_in_transaction(settings, work))
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[uuid.UUID, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a token: it stops working at once."""
+    settings = get_settings()
+
+    async def work(session: AsyncSession) -> None:
+        await auth.revoke(session=session, token_id=token_id)
+
+    try:
+        _run(_in_transaction(settings, work))
+    except ApiError as exc:
+        err.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(1) from exc
+    err.print(f"Revoked {token_id}.")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _describe(settings: Settings) -> str:
+    url = make_url(settings.effective_database_url)
+    return f"database {url.render_as_string(hide_password=True)}"

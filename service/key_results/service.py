@@ -1,0 +1,155 @@
+"""Rules for key results and check-ins, and the progress every response carries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.errors import InvalidInput, NotFound
+from service.key_results import repository
+from service.key_results.progress import linked_progress, manual_progress
+from service.key_results.schemas import (
+    CheckInCreate,
+    CheckInOut,
+    KeyResultCreate,
+    KeyResultOut,
+    KeyResultUpdate,
+    ProgressMode,
+)
+from service.models import CheckIn, KeyResult, Objective
+from service.pagination import Page, PageParams
+
+# A reading may carry a client's clock, which can run a little ahead of ours.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def progress_of(key_result: KeyResult, latest: CheckIn | None) -> float:
+    if key_result.progress_mode == "linked":
+        # Linked progress comes from the work linked to the KR; with no work linked yet
+        # there is no done effort to count.
+        return linked_progress(done_effort=0.0, total_effort=0.0)
+    current = latest.value if latest is not None else key_result.current_value
+    return manual_progress(
+        start=key_result.start_value, target=key_result.target_value, current=current
+    )
+
+
+def out(key_result: KeyResult, latest: CheckIn | None) -> KeyResultOut:
+    return KeyResultOut.model_validate(
+        {
+            **key_result.model_dump(),
+            "progress": progress_of(key_result, latest),
+            "last_check_in": CheckInOut.model_validate(latest) if latest else None,
+        }
+    )
+
+
+async def outs(session: AsyncSession, key_results: Sequence[KeyResult]) -> list[KeyResultOut]:
+    latest = await repository.latest_check_ins(session, [kr.id for kr in key_results])
+    return [out(kr, latest.get(kr.id)) for kr in key_results]
+
+
+async def get(*, session: AsyncSession, key_result_id: uuid.UUID) -> KeyResult:
+    key_result = await repository.get(session, key_result_id)
+    if key_result is None:
+        raise NotFound(f"no key result {key_result_id}")
+    return key_result
+
+
+async def _objective_exists(session: AsyncSession, objective_id: uuid.UUID) -> None:
+    if await session.get(Objective, objective_id) is None:
+        raise InvalidInput.at("objective_id", f"no objective {objective_id}")
+
+
+async def create(*, session: AsyncSession, data: KeyResultCreate) -> KeyResultOut:
+    await _objective_exists(session, data.objective_id)
+    key_result = KeyResult(
+        objective_id=data.objective_id,
+        title=data.title,
+        start_value=data.start_value,
+        target_value=data.target_value,
+        current_value=data.start_value if data.current_value is None else data.current_value,
+        unit=data.unit,
+        progress_mode=data.progress_mode,
+        progress_basis=data.progress_basis,
+    )
+    session.add(key_result)
+    await session.flush()
+    return out(key_result, None)
+
+
+async def update(
+    *, session: AsyncSession, key_result: KeyResult, data: KeyResultUpdate
+) -> KeyResultOut:
+    changes = data.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        if value is None:
+            raise InvalidInput.at(field, f"{field} cannot be null")
+    if "objective_id" in changes:
+        await _objective_exists(session, changes["objective_id"])
+    start = changes.get("start_value", key_result.start_value)
+    target = changes.get("target_value", key_result.target_value)
+    if start == target:
+        raise InvalidInput.at("target_value", "target_value must differ from start_value")
+    for field, value in changes.items():
+        setattr(key_result, field, value)
+    key_result.updated_at = datetime.now(UTC)
+    session.add(key_result)
+    await session.flush()
+    return (await outs(session, [key_result]))[0]
+
+
+async def list_page(
+    *,
+    session: AsyncSession,
+    page: PageParams,
+    objective_id: uuid.UUID | None,
+    period_id: uuid.UUID | None,
+    team_id: uuid.UUID | None,
+    progress_mode: ProgressMode | None,
+) -> Page[KeyResultOut]:
+    rows = await repository.list_page(
+        session,
+        page,
+        objective_id=objective_id,
+        period_id=period_id,
+        team_id=team_id,
+        progress_mode=progress_mode,
+    )
+    rows, next_cursor = page.split(rows, lambda kr: kr.id)
+    return Page(items=await outs(session, rows), next_cursor=next_cursor)
+
+
+async def delete(*, session: AsyncSession, key_result: KeyResult) -> None:
+    await session.delete(key_result)
+    await session.flush()
+
+
+async def check_in(
+    *, session: AsyncSession, key_result: KeyResult, data: CheckInCreate
+) -> CheckInOut:
+    now = datetime.now(UTC)
+    when = data.created_at.astimezone(UTC) if data.created_at else now
+    if when > now + CLOCK_SKEW:
+        raise InvalidInput.at("created_at", "a check-in cannot be dated in the future")
+    row = CheckIn(
+        key_result_id=key_result.id,
+        value=data.value,
+        confidence=data.confidence,
+        note=data.note,
+        created_at=when,
+    )
+    session.add(row)
+    await session.flush()
+    return CheckInOut.model_validate(row)
+
+
+async def list_check_ins(
+    *, session: AsyncSession, page: PageParams, key_result: KeyResult
+) -> Page[CheckInOut]:
+    rows = await repository.list_check_ins(session, page, key_result.id)
+    rows, next_cursor = page.split(rows, lambda c: c.id)
+    return Page(items=[CheckInOut.model_validate(c) for c in rows], next_cursor=next_cursor)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from service.refs import not_uuid_shaped
+from service.schemas import RequestModel, ResponseModel
+
+PeriodName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(not_uuid_shaped),
+]
+
+
+class PeriodCreate(RequestModel):
+    name: PeriodName = Field(examples=["2026-Q4"])
+    start: date = Field(description="First day of the period (inclusive).")
+    end: date = Field(description="Day after the period's last day (exclusive).")
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> PeriodCreate:
+        if self.end <= self.start:
+            raise ValueError("a period must end after it starts")
+        return self
+
+
+class PeriodUpdate(RequestModel):
+    name: PeriodName | None = None
+    start: date | None = None
+    end: date | None = None
+
+
+class PeriodOut(ResponseModel):
+    id: uuid.UUID
+    name: str
+    start: date
+    end: date
+    created_at: datetime
+    updated_at: datetime

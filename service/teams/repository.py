@@ -1,0 +1,58 @@
+"""SQL for teams."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.models import Objective, Team
+from service.pagination import PageParams
+
+_Parent = aliased(Team)
+
+
+async def get(session: AsyncSession, team_id: uuid.UUID) -> Team | None:
+    return await session.get(Team, team_id)
+
+
+async def get_by_key(session: AsyncSession, key: str) -> Team | None:
+    result = await session.exec(select(Team).where(Team.key == key))
+    return result.first()
+
+
+async def list_page(
+    session: AsyncSession, page: PageParams, *, parent_id: uuid.UUID | None, q: str | None
+) -> list[Any]:
+    """Teams with their parent's key, as (Team, parent_key) rows."""
+    stmt = select(Team, _Parent.key).outerjoin(_Parent, col(Team.parent_id) == _Parent.id)
+    if parent_id is not None:
+        stmt = stmt.where(col(Team.parent_id) == parent_id)
+    if q:
+        pattern = f"%{q.lower()}%"
+        stmt = stmt.where(
+            sa.or_(sa.func.lower(Team.name).like(pattern), col(Team.key).like(pattern))
+        )
+    result = await session.exec(page.apply(stmt, col(Team.id)))
+    return list(result.all())
+
+
+async def key_of(session: AsyncSession, team_id: uuid.UUID | None) -> str | None:
+    if team_id is None:
+        return None
+    result = await session.exec(select(Team.key).where(Team.id == team_id))
+    return result.first()
+
+
+async def has_children(session: AsyncSession, team_id: uuid.UUID) -> bool:
+    result = await session.exec(select(Team.id).where(Team.parent_id == team_id).limit(1))
+    return result.first() is not None
+
+
+async def owns_objectives(session: AsyncSession, team_id: uuid.UUID) -> bool:
+    result = await session.exec(select(Objective.id).where(Objective.team_id == team_id).limit(1))
+    return result.first() is not None

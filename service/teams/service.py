@@ -1,0 +1,117 @@
+"""Rules for teams: unique keys, an org tree without cycles, no orphaned objectives."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.db import flush_or_conflict
+from service.errors import Conflict, InvalidInput, NotFound
+from service.models import Team
+from service.pagination import Page, PageParams
+from service.refs import lookup, one_of, resolve
+from service.teams import repository
+from service.teams.schemas import TeamCreate, TeamOut, TeamUpdate
+from service.trees import would_cycle
+
+
+async def find(session: AsyncSession, ref: str) -> Team | None:
+    return await lookup(
+        ref, by_id=partial(repository.get, session), by_key=partial(repository.get_by_key, session)
+    )
+
+
+async def get(*, session: AsyncSession, ref: str) -> Team:
+    """The team named by ``ref`` in a path: 404 when there is none."""
+    team = await find(session, ref)
+    if team is None:
+        raise NotFound(f"no team {ref!r}")
+    return team
+
+
+async def resolve_reference(
+    *, session: AsyncSession, field: str, team_id: uuid.UUID | None, key: str | None
+) -> Team | None:
+    """The team a request body names by ``<field>_id`` or ``<field>`` (id or key)."""
+    return await resolve(
+        one_of(field, team_id, key), what="team", loc=["body", field], find=partial(find, session)
+    )
+
+
+async def from_query(*, session: AsyncSession, ref: str | None, param: str = "team") -> Team | None:
+    """The team a query parameter names (id or key)."""
+    return await resolve(ref, what="team", loc=["query", param], find=partial(find, session))
+
+
+async def to_out(session: AsyncSession, team: Team) -> TeamOut:
+    return out(team, await repository.key_of(session, team.parent_id))
+
+
+def out(team: Team, parent_key: str | None) -> TeamOut:
+    return TeamOut.model_validate({**team.model_dump(), "parent": parent_key})
+
+
+async def create(*, session: AsyncSession, data: TeamCreate) -> TeamOut:
+    if await repository.get_by_key(session, data.key) is not None:
+        raise Conflict(f"a team with key {data.key!r} exists already")
+    parent = await resolve_reference(
+        session=session, field="parent", team_id=data.parent_id, key=data.parent
+    )
+    team = Team(
+        key=data.key,
+        name=data.name,
+        parent_id=parent.id if parent else None,
+        strategic_target=data.strategic_target,
+    )
+    session.add(team)
+    await flush_or_conflict(session, f"a team with key {data.key!r} exists already")
+    return out(team, parent.key if parent else None)
+
+
+async def update(*, session: AsyncSession, team: Team, data: TeamUpdate) -> TeamOut:
+    given = data.model_fields_set
+    if "key" in given:
+        if data.key is None:
+            raise InvalidInput.at("key", "key cannot be null")
+        if data.key != team.key and await repository.get_by_key(session, data.key) is not None:
+            raise Conflict(f"a team with key {data.key!r} exists already")
+        team.key = data.key
+    if "name" in given:
+        if data.name is None:
+            raise InvalidInput.at("name", "name cannot be null")
+        team.name = data.name
+    if "strategic_target" in given:
+        team.strategic_target = data.strategic_target
+    if given & {"parent_id", "parent"}:
+        parent = await resolve_reference(
+            session=session, field="parent", team_id=data.parent_id, key=data.parent
+        )
+        if parent is not None and await would_cycle(session, Team, team.id, parent.id):
+            raise InvalidInput.at("parent", "a team cannot become its own ancestor")
+        team.parent_id = parent.id if parent else None
+    team.updated_at = datetime.now(UTC)
+    session.add(team)
+    await flush_or_conflict(session, f"a team with key {team.key!r} exists already")
+    return await to_out(session, team)
+
+
+async def delete(*, session: AsyncSession, team: Team) -> None:
+    if await repository.has_children(session, team.id):
+        raise Conflict(f"team {team.key!r} has child teams; move or delete them first")
+    if await repository.owns_objectives(session, team.id):
+        raise Conflict(f"team {team.key!r} still owns objectives; move or delete them first")
+    await session.delete(team)
+    await session.flush()
+
+
+async def list_page(
+    *, session: AsyncSession, page: PageParams, parent: str | None, q: str | None
+) -> Page[TeamOut]:
+    parent_team = await from_query(session=session, ref=parent, param="parent")
+    parent_id = parent_team.id if parent_team else None
+    rows = await repository.list_page(session, page, parent_id=parent_id, q=q)
+    rows, next_cursor = page.split(rows, lambda row: row[0].id)
+    return Page(items=[out(team, parent_key) for team, parent_key in rows], next_cursor=next_cursor)
