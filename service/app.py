@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    if database is not None:
+        app.state.db = database
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
     install_error_handlers(app)

@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from cryptography.fernet import Fernet
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
@@ -92,6 +93,7 @@ def serve(
             await auth.register_bootstrap_token(session=session, token=token)
         return await auth.create_first_admin_token(session=session)
 
+    settings.secret_keys()  # create or check the key before any process needs it
     first_token = _run(_in_transaction(settings, prepare))
     err.print(f"okr-sync on http://{host}:{port} ({_describe(settings)})")
     if first_token is not None:
@@ -103,6 +105,12 @@ def serve(
     from service.app import create_app
 
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for OKR_SYNC_SECRET_KEY (prepend it to rotate)."""
+    out.print(Fernet.generate_key().decode(), highlight=False)
 
 
 @token_app.command("create")

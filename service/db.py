@@ -46,6 +46,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
         # writes can fail at once with "database is locked" instead of waiting its turn.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -89,7 +91,9 @@ class Database:
                 raise
 
     async def ping(self) -> None:
+        """Reach the database without opening a transaction, so no lock is waited for."""
         async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:

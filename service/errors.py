@@ -20,6 +20,7 @@ with a description, so a client can both compare it and read it.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -169,6 +170,15 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _echoable(value: Any) -> bool:
+    """Small JSON-safe scalars only: a whole body, or a NaN, must not come back in an error."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return len(value) <= 200
+    return value is None or isinstance(value, bool | int)
+
+
 def _clean_validation_error(error: Any) -> dict[str, Any]:
     # pydantic puts the exception object into `ctx`; keep only what serialises meaningfully.
     out = {
@@ -176,8 +186,8 @@ def _clean_validation_error(error: Any) -> dict[str, Any]:
         "msg": error.get("msg", ""),
         "type": error.get("type"),
     }
-    if "input" in error and error.get("type") != "missing":
-        out["input"] = error["input"]
+    if error.get("type") != "missing" and _echoable(error.get("input")):
+        out["input"] = error.get("input")
     return out
 
 

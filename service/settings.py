@@ -82,7 +82,16 @@ class Settings(BaseSettings):
         encrypted under an older key stay readable during a rotation.
         """
         if self.secret_key is not None:
-            return [k.strip() for k in self.secret_key.get_secret_value().split(",") if k.strip()]
+            keys = [k.strip() for k in self.secret_key.get_secret_value().split(",") if k.strip()]
+            for key in keys:
+                try:
+                    Fernet(key)
+                except ValueError as exc:
+                    raise ValueError(
+                        "OKR_SYNC_SECRET_KEY must hold Fernet keys (32 url-safe base64 bytes); "
+                        "make one with `okr-sync secret-key`"
+                    ) from exc
+            return keys
         path = self.data_dir / SECRET_KEY_FILE
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

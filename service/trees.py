@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -15,8 +16,8 @@ async def ancestor_ids(session: AsyncSession, table: Any, node_id: uuid.UUID) ->
     chain = chain.union(
         sa.select(table.id, table.parent_id).join(chain, table.id == chain.c.parent_id)
     )
-    result = await session.execute(sa.select(chain.c.id))
-    return set(result.scalars())
+    result = await session.exec(select(chain.c.id))
+    return set(result)
 
 
 async def would_cycle(

@@ -38,6 +38,6 @@ async def list_page(
 
 
 async def touch(session: AsyncSession, token_id: uuid.UUID, when: datetime) -> None:
-    await session.execute(
+    await session.exec(
         sa.update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=when)
     )

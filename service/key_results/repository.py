@@ -70,8 +70,8 @@ async def latest_check_ins(
         .subquery()
     )
     latest = sa.orm.aliased(CheckIn, ranked)
-    result = await session.execute(sa.select(latest).where(ranked.c.rank == 1))
-    return {row.key_result_id: row for row in result.scalars()}
+    result = await session.exec(select(latest).where(ranked.c.rank == 1))
+    return {row.key_result_id: row for row in result}
 
 
 async def list_check_ins(

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from cryptography.fernet import Fernet
+
+from tests.processes import cli_env, free_port, run_cli, serving
+
+
+class TestServe:
+    def test_fresh_start_creates_the_database_and_prints_a_working_admin_token_once(
+        self, tmp_path: Path
+    ) -> None:
+        env = cli_env(tmp_path)
+        port = free_port()
+        with serving(env, port) as server:
+            base = server.url
+            token = server.readline().strip()
+            assert token.startswith("okr_")
+            headers = {"Authorization": f"Bearer {token}"}
+            created = httpx.post(
+                f"{base}/v1/teams", json={"key": "eng", "name": "Eng"}, headers=headers
+            )
+            assert created.status_code == 201
+            assert httpx.get(f"{base}/v1/tokens", headers=headers).status_code == 200
+        assert (tmp_path / "okr-sync.db").exists()
+        assert (tmp_path / "secret.key").exists()
+
+        port = free_port()
+        with serving(env, port) as server:
+            team = httpx.get(f"{server.url}/v1/teams/eng", headers=headers)
+            assert team.json()["name"] == "Eng"
+        assert "okr_" not in server.stdout, "a second start must not mint another admin token"
+
+    def test_bootstrap_token_from_the_environment_works_and_suppresses_the_printed_one(
+        self, tmp_path: Path
+    ) -> None:
+        env = cli_env(tmp_path, OKR_SYNC_BOOTSTRAP_TOKEN="okr_from-automation-0123456789")
+        port = free_port()
+        with serving(env, port) as server:
+            response = httpx.get(
+                f"{server.url}/v1/tokens",
+                headers={"Authorization": "Bearer okr_from-automation-0123456789"},
+            )
+            assert response.status_code == 200
+        assert server.stdout.strip() == ""
+
+
+class TestTokenCommands:
+    def test_create_list_and_revoke(self, tmp_path: Path) -> None:
+        env = cli_env(tmp_path)
+        created = run_cli("token", "create", "--scope", "write", "--name", "pmo-bot", env=env)
+        assert created.returncode == 0, created.stderr
+        token = created.stdout.strip()
+        assert token.startswith("okr_")
+        assert "\n" not in token
+
+        listed = run_cli("token", "list", env=env)
+        assert listed.returncode == 0, listed.stderr
+        row = next(line for line in listed.stdout.splitlines() if "pmo-bot" in line)
+        assert "write" in row
+        assert token[:12] in row
+        assert token not in listed.stdout
+        token_id = row.split("│")[1].strip()
+
+        revoked = run_cli("token", "revoke", token_id, env=env)
+        assert revoked.returncode == 0, revoked.stderr
+        assert "pmo-bot" not in run_cli("token", "list", env=env).stdout
+        assert "pmo-bot" in run_cli("token", "list", "--include-revoked", env=env).stdout
+
+    def test_revoking_an_unknown_token_fails_clearly(self, tmp_path: Path) -> None:
+        result = run_cli(
+            "token", "revoke", "0192d7c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d", env=cli_env(tmp_path)
+        )
+        assert result.returncode == 1
+        assert "no token" in result.stderr
+
+    def test_bad_scope_is_refused_before_touching_the_database(self, tmp_path: Path) -> None:
+        result = run_cli("token", "create", "--scope", "root", "--name", "x", env=cli_env(tmp_path))
+        assert result.returncode == 2
+        assert not (tmp_path / "okr-sync.db").exists()
+
+    def test_secret_key_prints_a_usable_fernet_key(self, tmp_path: Path) -> None:
+        result = run_cli("secret-key", env=cli_env(tmp_path))
+        assert result.returncode == 0
+        Fernet(result.stdout.strip().encode())
+
+    def test_serve_refuses_a_malformed_secret_key(self, tmp_path: Path) -> None:
+        result = run_cli("serve", env=cli_env(tmp_path, OKR_SYNC_SECRET_KEY="not-a-fernet-key"))
+        assert result.returncode != 0
+        assert "Fernet keys" in result.stderr
+
+    def test_migrate_creates_the_schema(self, tmp_path: Path) -> None:
+        result = run_cli("migrate", env=cli_env(tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert "up to date" in result.stderr
+        assert (tmp_path / "okr-sync.db").stat().st_size > 0
