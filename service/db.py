@@ -11,8 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.errors import Conflict
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -106,10 +109,6 @@ def sessions_for(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:
 
 async def flush_or_conflict(session: AsyncSession, detail: str) -> None:
     """Flush pending changes, turning a unique-constraint race into a 409."""
-    from sqlalchemy.exc import IntegrityError
-
-    from service.errors import Conflict
-
     try:
         async with session.begin_nested():
             await session.flush()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from service.errors import InvalidInput
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.errors import InvalidInput, NotFound
 
 T = TypeVar("T")
 
@@ -26,37 +29,44 @@ def not_uuid_shaped(value: str) -> str:
     return value
 
 
-def one_of(field: str, id_value: uuid.UUID | None, key_value: str | None) -> uuid.UUID | str | None:
-    """The id or the key given for ``field`` (``field_id`` / ``field``), refusing both at once."""
-    if id_value is not None and key_value is not None:
-        raise InvalidInput.at(field, f"give {field}_id or {field}, not both")
-    return id_value if id_value is not None else key_value
+@dataclass(frozen=True)
+class Resolver(Generic[T]):
+    """Finds one kind of thing by id or natural key, failing as each place in a request calls
+    for: 404 for the resource a path names, 422 for a reference in a body or a query."""
 
+    what: str
+    by_id: Callable[[AsyncSession, uuid.UUID], Awaitable[T | None]]
+    by_key: Callable[[AsyncSession, str], Awaitable[T | None]]
 
-async def lookup(
-    ref: str,
-    *,
-    by_id: Callable[[uuid.UUID], Awaitable[T | None]],
-    by_key: Callable[[str], Awaitable[T | None]],
-) -> T | None:
-    """The thing ``ref`` names, whether it is an id or a key."""
-    ref_id = as_uuid(ref)
-    return await by_id(ref_id) if ref_id is not None else await by_key(ref)
+    async def find(self, session: AsyncSession, ref: str) -> T | None:
+        ref_id = as_uuid(ref)
+        return await (self.by_id(session, ref_id) if ref_id else self.by_key(session, ref))
 
+    async def get(self, session: AsyncSession, ref: str) -> T:
+        """The thing a path names."""
+        found = await self.find(session, ref)
+        if found is None:
+            raise NotFound(f"no {self.what} {ref!r}")
+        return found
 
-async def resolve(
-    ref: uuid.UUID | str | None,
-    *,
-    what: str,
-    loc: list[str],
-    find: Callable[[str], Awaitable[T | None]],
-) -> T | None:
-    """The thing a request names at ``loc`` (a body field or query parameter): 422 if unknown."""
-    if ref is None:
-        return None
-    found = await find(str(ref))
-    if found is None:
-        raise InvalidInput(
-            f"no {what} {str(ref)!r}", errors=[{"loc": loc, "msg": f"no such {what}"}]
-        )
-    return found
+    async def from_body(
+        self, session: AsyncSession, field: str, id_value: uuid.UUID | None, key: str | None
+    ) -> T | None:
+        """The thing a body names by ``<field>_id`` or ``<field>``; both at once is refused."""
+        if id_value is not None and key is not None:
+            raise InvalidInput.at(field, f"give {field}_id or {field}, not both")
+        ref = str(id_value) if id_value is not None else key
+        return await self._reference(session, ref, ["body", field])
+
+    async def from_query(self, session: AsyncSession, ref: str | None, param: str) -> T | None:
+        """The thing a query parameter names."""
+        return await self._reference(session, ref, ["query", param])
+
+    async def _reference(self, session: AsyncSession, ref: str | None, loc: list[str]) -> T | None:
+        if ref is None:
+            return None
+        found = await self.find(session, ref)
+        if found is None:
+            detail = f"no {self.what} {ref!r}"
+            raise InvalidInput(detail, errors=[{"loc": loc, "msg": f"no such {self.what}"}])
+        return found

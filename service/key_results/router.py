@@ -19,8 +19,6 @@ from service.key_results.schemas import (
     ProgressMode,
 )
 from service.pagination import Page, PageDep
-from service.periods import service as periods
-from service.teams import service as teams
 
 router = APIRouter(prefix="/v1/key-results", tags=["key results"])
 
@@ -39,14 +37,12 @@ async def list_key_results(
     team: Annotated[str | None, Query(description="Owning team's id or key.")] = None,
     progress_mode: ProgressMode | None = None,
 ) -> Page[KeyResultOut]:
-    period_row = await periods.from_query(session=session, ref=period)
-    team_row = await teams.from_query(session=session, ref=team)
     return await service.list_page(
         session=session,
         page=page,
         objective_id=objective_id,
-        period_id=period_row.id if period_row else None,
-        team_id=team_row.id if team_row else None,
+        period=period,
+        team=team,
         progress_mode=progress_mode,
     )
 

@@ -21,6 +21,8 @@ from service.key_results.schemas import (
 )
 from service.models import CheckIn, KeyResult, Objective
 from service.pagination import Page, PageParams
+from service.periods import service as periods
+from service.teams import service as teams
 
 # A reading may carry a client's clock, which can run a little ahead of ours.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -107,16 +109,18 @@ async def list_page(
     session: AsyncSession,
     page: PageParams,
     objective_id: uuid.UUID | None,
-    period_id: uuid.UUID | None,
-    team_id: uuid.UUID | None,
+    period: str | None,
+    team: str | None,
     progress_mode: ProgressMode | None,
 ) -> Page[KeyResultOut]:
+    period_row = await periods.resolver.from_query(session, period, "period")
+    team_row = await teams.resolver.from_query(session, team, "team")
     rows = await repository.list_page(
         session,
         page,
         objective_id=objective_id,
-        period_id=period_id,
-        team_id=team_id,
+        period_id=period_row.id if period_row else None,
+        team_id=team_row.id if team_row else None,
         progress_mode=progress_mode,
     )
     rows, next_cursor = page.split(rows, lambda kr: kr.id)

@@ -66,14 +66,10 @@ async def _check_parent(
 
 
 async def create(*, session: AsyncSession, data: ObjectiveCreate) -> ObjectiveOut:
-    period = await periods.resolve_reference(
-        session=session, period_id=data.period_id, name=data.period
-    )
+    period = await periods.resolver.from_body(session, "period", data.period_id, data.period)
     if period is None:
         raise InvalidInput.at("period", "an objective needs a period (period_id or period)")
-    team = await teams.resolve_reference(
-        session=session, field="team", team_id=data.team_id, key=data.team
-    )
+    team = await teams.resolver.from_body(session, "team", data.team_id, data.team)
     if data.parent_id is not None:
         await _check_parent(session, None, data.parent_id)
     objective = Objective(
@@ -99,16 +95,12 @@ async def update(
     if "description" in given:
         objective.description = data.description or ""
     if given & {"period_id", "period"}:
-        period = await periods.resolve_reference(
-            session=session, period_id=data.period_id, name=data.period
-        )
+        period = await periods.resolver.from_body(session, "period", data.period_id, data.period)
         if period is None:
             raise InvalidInput.at("period", "an objective needs a period")
         objective.period_id = period.id
     if given & {"team_id", "team"}:
-        team = await teams.resolve_reference(
-            session=session, field="team", team_id=data.team_id, key=data.team
-        )
+        team = await teams.resolver.from_body(session, "team", data.team_id, data.team)
         objective.team_id = team.id if team else None
     if "parent_id" in given:
         if data.parent_id is not None:
@@ -129,8 +121,8 @@ async def list_page(
     company_level: bool | None,
     parent_id: uuid.UUID | None,
 ) -> Page[ObjectiveOut]:
-    period_row = await periods.from_query(session=session, ref=period)
-    team_row = await teams.from_query(session=session, ref=team)
+    period_row = await periods.resolver.from_query(session, period, "period")
+    team_row = await teams.resolver.from_query(session, team, "team")
     rows = await repository.list_page(
         session,
         page,

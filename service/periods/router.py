@@ -32,16 +32,16 @@ async def list_periods(
 
 @router.get("/{period}", **READ)
 async def get_period(period: str, session: SessionDep) -> PeriodOut:
-    return PeriodOut.model_validate(await service.get(session=session, ref=period))
+    return PeriodOut.model_validate(await service.resolver.get(session, period))
 
 
 @router.patch("/{period}", **WRITE)
 async def update_period(period: str, body: PeriodUpdate, session: SessionDep) -> PeriodOut:
-    found = await service.get(session=session, ref=period)
+    found = await service.resolver.get(session, period)
     return await service.update(session=session, period=found, data=body)
 
 
 @router.delete("/{period}", status_code=status.HTTP_204_NO_CONTENT, **WRITE)
 async def delete_period(period: str, session: SessionDep) -> Response:
-    await service.delete(session=session, period=await service.get(session=session, ref=period))
+    await service.delete(session=session, period=await service.resolver.get(session, period))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
-from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import flush_or_conflict
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput
 from service.models import Period
 from service.pagination import Page, PageParams
 from service.periods import repository
 from service.periods.schemas import PeriodCreate, PeriodOut, PeriodUpdate
-from service.refs import lookup, one_of, resolve
+from service.refs import Resolver
 
-
-async def find(session: AsyncSession, ref: str) -> Period | None:
-    return await lookup(
-        ref, by_id=partial(repository.get, session), by_key=partial(repository.get_by_name, session)
-    )
-
-
-async def get(*, session: AsyncSession, ref: str) -> Period:
-    """The period named by ``ref`` (id or name) in a path: 404 when there is none."""
-    period = await find(session, ref)
-    if period is None:
-        raise NotFound(f"no period {ref!r}")
-    return period
-
-
-async def resolve_reference(
-    *, session: AsyncSession, period_id: uuid.UUID | None, name: str | None
-) -> Period | None:
-    """The period a request body names by ``period_id`` or ``period`` (id or name)."""
-    return await resolve(
-        one_of("period", period_id, name),
-        what="period",
-        loc=["body", "period"],
-        find=partial(find, session),
-    )
-
-
-async def from_query(*, session: AsyncSession, ref: str | None) -> Period | None:
-    """The period a query parameter names (id or name)."""
-    return await resolve(ref, what="period", loc=["query", "period"], find=partial(find, session))
+resolver = Resolver("period", repository.get, repository.get_by_name)
 
 
 async def create(*, session: AsyncSession, data: PeriodCreate) -> PeriodOut:

@@ -34,16 +34,16 @@ async def list_teams(
 
 @router.get("/{team}", **READ)
 async def get_team(team: str, session: SessionDep) -> TeamOut:
-    return await service.to_out(session, await service.get(session=session, ref=team))
+    return await service.to_out(session, await service.resolver.get(session, team))
 
 
 @router.patch("/{team}", **WRITE)
 async def update_team(team: str, body: TeamUpdate, session: SessionDep) -> TeamOut:
-    found = await service.get(session=session, ref=team)
+    found = await service.resolver.get(session, team)
     return await service.update(session=session, team=found, data=body)
 
 
 @router.delete("/{team}", status_code=status.HTTP_204_NO_CONTENT, **WRITE)
 async def delete_team(team: str, session: SessionDep) -> Response:
-    await service.delete(session=session, team=await service.get(session=session, ref=team))
+    await service.delete(session=session, team=await service.resolver.get(session, team))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
-from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import flush_or_conflict
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput
 from service.models import Team
 from service.pagination import Page, PageParams
-from service.refs import lookup, one_of, resolve
+from service.refs import Resolver
 from service.teams import repository
 from service.teams.schemas import TeamCreate, TeamOut, TeamUpdate
 from service.trees import would_cycle
 
-
-async def find(session: AsyncSession, ref: str) -> Team | None:
-    return await lookup(
-        ref, by_id=partial(repository.get, session), by_key=partial(repository.get_by_key, session)
-    )
-
-
-async def get(*, session: AsyncSession, ref: str) -> Team:
-    """The team named by ``ref`` in a path: 404 when there is none."""
-    team = await find(session, ref)
-    if team is None:
-        raise NotFound(f"no team {ref!r}")
-    return team
-
-
-async def resolve_reference(
-    *, session: AsyncSession, field: str, team_id: uuid.UUID | None, key: str | None
-) -> Team | None:
-    """The team a request body names by ``<field>_id`` or ``<field>`` (id or key)."""
-    return await resolve(
-        one_of(field, team_id, key), what="team", loc=["body", field], find=partial(find, session)
-    )
-
-
-async def from_query(*, session: AsyncSession, ref: str | None, param: str = "team") -> Team | None:
-    """The team a query parameter names (id or key)."""
-    return await resolve(ref, what="team", loc=["query", param], find=partial(find, session))
+resolver = Resolver("team", repository.get, repository.get_by_key)
 
 
 async def to_out(session: AsyncSession, team: Team) -> TeamOut:
@@ -57,9 +29,7 @@ def out(team: Team, parent_key: str | None) -> TeamOut:
 async def create(*, session: AsyncSession, data: TeamCreate) -> TeamOut:
     if await repository.get_by_key(session, data.key) is not None:
         raise Conflict(f"a team with key {data.key!r} exists already")
-    parent = await resolve_reference(
-        session=session, field="parent", team_id=data.parent_id, key=data.parent
-    )
+    parent = await resolver.from_body(session, "parent", data.parent_id, data.parent)
     team = Team(
         key=data.key,
         name=data.name,
@@ -86,9 +56,7 @@ async def update(*, session: AsyncSession, team: Team, data: TeamUpdate) -> Team
     if "strategic_target" in given:
         team.strategic_target = data.strategic_target
     if given & {"parent_id", "parent"}:
-        parent = await resolve_reference(
-            session=session, field="parent", team_id=data.parent_id, key=data.parent
-        )
+        parent = await resolver.from_body(session, "parent", data.parent_id, data.parent)
         if parent is not None and await would_cycle(session, Team, team.id, parent.id):
             raise InvalidInput.at("parent", "a team cannot become its own ancestor")
         team.parent_id = parent.id if parent else None
@@ -110,7 +78,7 @@ async def delete(*, session: AsyncSession, team: Team) -> None:
 async def list_page(
     *, session: AsyncSession, page: PageParams, parent: str | None, q: str | None
 ) -> Page[TeamOut]:
-    parent_team = await from_query(session=session, ref=parent, param="parent")
+    parent_team = await resolver.from_query(session, parent, "parent")
     parent_id = parent_team.id if parent_team else None
     rows = await repository.list_page(session, page, parent_id=parent_id, q=q)
     rows, next_cursor = page.split(rows, lambda row: row[0].id)
