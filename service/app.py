@@ -6,20 +6,27 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from connectors import discover
 from service import health
 from service.auth import router as tokens
 from service.auth import service as auth
+from service.connections import router as connections
+from service.crypto import Vault
 from service.db import Database
 from service.errors import install_error_handlers
 from service.key_results import router as key_results
 from service.metrics import HttpMetrics, MetricsMiddleware
 from service.objectives import router as objectives
 from service.periods import router as periods
+from service.services import Services
 from service.settings import Settings, get_settings
+from service.sync import router as sync_runs
 from service.teams import router as teams
+from service.worker.inprocess import InProcessQueue
 
 logger = logging.getLogger(__name__)
 
@@ -33,24 +40,41 @@ Errors are RFC 9457 `application/problem+json`.
 """
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
-    """Build the app; ``database`` replaces the one built from settings (tests)."""
+HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    queue: InProcessQueue | None = None,
+) -> FastAPI:
+    """Build the app; ``database`` and ``queue`` replace the ones from settings (tests)."""
     settings = settings or get_settings()
+    # Discovered now, not at first use: a broken plugin stops the start, loudly.
+    registry = discover()
+    vault = Vault(settings.secret_keys())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or Database.from_url(settings.effective_database_url)
-        app.state.db = db
-        if settings.bootstrap_token is not None:
-            async with db.transaction() as session:
-                token = settings.bootstrap_token.get_secret_value()
-                if await auth.register_bootstrap_token(session=session, token=token):
-                    logger.info("token.bootstrap_registered")
-        try:
-            yield
-        finally:
-            if database is None:
-                await db.dispose()
+        jobs = queue or InProcessQueue()
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+            services = Services(settings, db, http, registry, vault, jobs)
+            jobs.bind(services)
+            app.state.services = services
+            if settings.bootstrap_token is not None:
+                async with db.transaction() as session:
+                    token = settings.bootstrap_token.get_secret_value()
+                    if await auth.register_bootstrap_token(session=session, token=token):
+                        logger.info("token.bootstrap_registered")
+            if not jobs.eager:
+                await jobs.enqueue("resume_interrupted_syncs")
+            try:
+                yield
+            finally:
+                await jobs.drain()
+                if database is None:
+                    await db.dispose()
 
     app = FastAPI(
         title="okr-sync",
@@ -58,13 +82,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    if database is not None:
-        app.state.db = database
-    registry = CollectorRegistry()
-    app.state.metrics_registry = registry
+    metrics_registry = CollectorRegistry()
+    app.state.metrics_registry = metrics_registry
     install_error_handlers(app)
-    for module in (health, teams, periods, objectives, key_results, tokens):
+    for module in (
+        health,
+        teams,
+        periods,
+        objectives,
+        key_results,
+        tokens,
+        connections,
+        sync_runs,
+    ):
         app.include_router(module.router)
-    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(metrics_registry))
     return app

@@ -9,23 +9,30 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import Database
+from service.services import Services
 from service.settings import Settings
 
 
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
 def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+    return get_services(request).db
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: committed before the response is sent, or rolled back."""
-    async with get_database(request).transaction() as session:
+    """The request's unit of work: committed before the response is sent, or rolled back.
+
+    Jobs it asked for are sent after the commit.
+    """
+    async with get_services(request).unit_of_work() as session:
         yield session
 
 
 def get_app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return get_services(request).settings
 
 
 # scope="function": the commit runs when the path operation returns, before the response
@@ -33,3 +40,4 @@ def get_app_settings(request: Request) -> Settings:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+ServicesDep = Annotated[Services, Depends(get_services)]

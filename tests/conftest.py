@@ -25,6 +25,7 @@ from service.auth.scopes import Scope
 from service.db import Database, create_engine, sessions_for
 from service.migrate import upgrade
 from service.settings import Settings
+from service.worker.inprocess import InProcessQueue
 
 POSTGRES_URL = os.environ.get(
     "OKR_SYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -121,8 +122,11 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database) -> Any:
-    return create_app(settings, database=database)
+async def app(settings: Settings, database: Database) -> AsyncIterator[Any]:
+    """The app, started, with jobs run to their end as soon as their request commits."""
+    application = create_app(settings, database=database, queue=InProcessQueue(eager=True))
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 @pytest.fixture

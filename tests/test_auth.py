@@ -16,6 +16,7 @@ from service.auth.tokens import hash_token
 from service.db import Database
 from service.models import ApiToken
 from service.settings import Settings
+from service.worker.inprocess import InProcessQueue
 from tests.conftest import assert_problem, with_token
 
 # The access policy, written independently of the code: admins alone manage tokens (and,
@@ -182,7 +183,7 @@ class TestBootstrap:
         self, database: Database, tmp_path: Any
     ) -> None:
         settings = Settings(data_dir=tmp_path, bootstrap_token="okr_automation-secret-value")
-        app = create_app(settings, database=database)
+        app = create_app(settings, database=database, queue=InProcessQueue(eager=True))
         for _ in range(2):  # a restart must not add a second row
             async with app.router.lifespan_context(app):
                 pass
@@ -193,11 +194,14 @@ class TestBootstrap:
             rows = (await session.exec(stmt)).all()
         assert [r.scope for r in rows] == ["admin"]
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://t",
-            headers={"Authorization": "Bearer okr_automation-secret-value"},
-        ) as client:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=transport,
+                base_url="http://t",
+                headers={"Authorization": "Bearer okr_automation-secret-value"},
+            ) as client,
+        ):
             assert (await client.get("/v1/tokens")).status_code == 200
 
     async def test_first_admin_token_only_when_the_database_has_none(

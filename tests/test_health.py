@@ -22,7 +22,10 @@ class TestProbes:
         unreachable = Database.from_url("postgresql://nobody@127.0.0.1:1/none")
         app = create_app(Settings(data_dir=tmp_path), database=unreachable)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
             assert (await client.get("/healthz")).status_code == 200
             assert_problem(await client.get("/readyz"), 503, "internal-error")
         await unreachable.dispose()

@@ -2,6 +2,18 @@
 
 from service.models.base import metadata
 from service.models.okrs import CheckIn, KeyResult, Objective, Period, Team
+from service.models.sync import Connection, SyncRun, WorkItem
 from service.models.tokens import ApiToken
 
-__all__ = ["ApiToken", "CheckIn", "KeyResult", "Objective", "Period", "Team", "metadata"]
+__all__ = [
+    "ApiToken",
+    "CheckIn",
+    "Connection",
+    "KeyResult",
+    "Objective",
+    "Period",
+    "SyncRun",
+    "Team",
+    "WorkItem",
+    "metadata",
+]

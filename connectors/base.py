@@ -1,0 +1,51 @@
+"""The plugin interface every connector implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import ClassVar, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from connectors.models import Page
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+CredentialsT = TypeVar("CredentialsT", bound=BaseModel)
+
+
+@dataclass
+class FetchStats:
+    """What a fetch cost, for the sync run's record."""
+
+    api_calls: int = 0
+    retries: int = field(default=0)
+
+
+class Connector(ABC, Generic[ConfigT, CredentialsT]):
+    """A source of work items. It knows its provider's API and nothing of the database.
+
+    Subclasses name themselves in ``provider``, declare ``config_model`` and
+    ``credentials_model`` (validated before the connector is built), and register through
+    the ``okr_sync.connectors`` entry-point group.
+    """
+
+    provider: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+    credentials_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, *, config: ConfigT, credentials: CredentialsT, http: httpx.AsyncClient):
+        self.config = config
+        self.credentials = credentials
+        self.http = http
+        self.stats = FetchStats()
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Prove the credentials work; raise ``AuthFailed`` when they do not."""
+
+    @abstractmethod
+    def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
+        """Pages of items changed since ``cursor``; every item when ``cursor`` is None."""

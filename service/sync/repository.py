@@ -1,0 +1,193 @@
+"""SQL for sync runs and for writing synced work items."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.models import SyncRun, Team, WorkItem
+from service.pagination import PageParams
+
+ACTIVE = ("queued", "running")
+# Rows per INSERT: 26 columns each stays well inside SQLite's bound-parameter limit.
+UPSERT_CHUNK = 500
+_UPSERT_UPDATES = (
+    "key", "url", "title", "kind", "type_name", "status", "status_category", "team_key",
+    "team_id", "parent_external_id", "labels", "containers", "estimate", "created_at",
+    "updated_at", "started_at", "resolved_at", "deleted_at", "last_seen_run_id", "synced_at",
+)  # fmt: skip
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID) -> SyncRun | None:
+    return await session.get(SyncRun, run_id)
+
+
+async def active_run(session: AsyncSession, connection_id: uuid.UUID) -> SyncRun | None:
+    stmt = select(SyncRun).where(
+        SyncRun.connection_id == connection_id, col(SyncRun.status).in_(ACTIVE)
+    )
+    return (await session.exec(stmt)).first()
+
+
+async def list_runs(
+    session: AsyncSession, page: PageParams, connection_id: uuid.UUID
+) -> list[SyncRun]:
+    stmt = select(SyncRun).where(SyncRun.connection_id == connection_id)
+    return list((await session.exec(page.apply(stmt, col(SyncRun.id), descending=True))).all())
+
+
+async def claim(
+    session: AsyncSession, run_id: uuid.UUID, *, worker: str, now: datetime, until: datetime
+) -> bool:
+    """Take the run's lease unless another worker holds a live one."""
+    result = await session.exec(
+        sa.update(SyncRun)
+        .where(
+            col(SyncRun.id) == run_id,
+            col(SyncRun.status).in_(ACTIVE),
+            sa.or_(
+                col(SyncRun.lease_expires_at).is_(None),
+                col(SyncRun.lease_expires_at) < now,
+                col(SyncRun.lease_owner) == worker,
+            ),
+        )
+        .values(
+            status="running",
+            lease_owner=worker,
+            lease_expires_at=until,
+            attempts=SyncRun.attempts + 1,
+            started_at=sa.func.coalesce(SyncRun.started_at, now),
+        )
+    )
+    return result.rowcount == 1
+
+
+async def record_page(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    *,
+    worker: str,
+    checkpoint: str | None,
+    counts: dict[str, int],
+    api_calls: int,
+    until: datetime,
+) -> bool:
+    """Save a committed page's cursor and counts; False when the lease was lost."""
+    result = await session.exec(
+        sa.update(SyncRun)
+        .where(col(SyncRun.id) == run_id, col(SyncRun.lease_owner) == worker)
+        .values(
+            checkpoint=sa.func.coalesce(checkpoint, SyncRun.checkpoint),
+            fetched=SyncRun.fetched + counts["fetched"],
+            created=SyncRun.created + counts["created"],
+            updated=SyncRun.updated + counts["updated"],
+            api_calls=SyncRun.api_calls + api_calls,
+            pages=SyncRun.pages + 1,
+            lease_expires_at=until,
+        )
+    )
+    return result.rowcount == 1
+
+
+async def release(session: AsyncSession, run_id: uuid.UUID, *, worker: str, api_calls: int) -> None:
+    """Give the lease back so a retry may claim the run at once."""
+    await session.exec(
+        sa.update(SyncRun)
+        .where(col(SyncRun.id) == run_id, col(SyncRun.lease_owner) == worker)
+        .values(lease_expires_at=None, lease_owner=None, api_calls=SyncRun.api_calls + api_calls)
+    )
+
+
+async def interrupted_runs(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
+    """Runs queued or running with no live lease: their worker is gone."""
+    stmt = select(SyncRun.id).where(
+        col(SyncRun.status).in_(ACTIVE),
+        sa.or_(col(SyncRun.lease_expires_at).is_(None), col(SyncRun.lease_expires_at) < now),
+    )
+    return list((await session.exec(stmt)).all())
+
+
+async def existing_items(
+    session: AsyncSession, connection_id: uuid.UUID, external_ids: Collection[str]
+) -> dict[str, tuple[datetime, datetime | None]]:
+    """(updated_at, deleted_at) of the stored items among ``external_ids``."""
+    stmt = select(WorkItem.external_id, WorkItem.updated_at, WorkItem.deleted_at).where(
+        WorkItem.connection_id == connection_id, col(WorkItem.external_id).in_(external_ids)
+    )
+    return {ext: (updated, deleted) for ext, updated, deleted in (await session.exec(stmt)).all()}
+
+
+async def team_ids(session: AsyncSession, keys: Collection[str]) -> dict[str, uuid.UUID]:
+    if not keys:
+        return {}
+    stmt = select(Team.key, Team.id).where(col(Team.key).in_(keys))
+    return dict((await session.exec(stmt)).all())
+
+
+def _insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def upsert_items(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or update by (connection, external id): running it twice changes nothing."""
+    insert = _insert(session.get_bind().dialect.name)
+    table = sa.inspect(WorkItem).local_table
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        stmt = insert(table).values(list(rows[start : start + UPSERT_CHUNK]))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["connection_id", "external_id"],
+            set_={name: stmt.excluded[name] for name in _UPSERT_UPDATES},
+        )
+        await session.exec(stmt)
+
+
+async def link_parents(
+    session: AsyncSession, connection_id: uuid.UUID, external_ids: Collection[str]
+) -> None:
+    """Point the page's items at their parents, and earlier children at parents in the page."""
+    parent = aliased(WorkItem)
+    parent_id = (
+        select(parent.id)
+        .where(
+            parent.connection_id == WorkItem.connection_id,
+            parent.external_id == WorkItem.parent_external_id,
+        )
+        .scalar_subquery()
+    )
+    await session.exec(
+        sa.update(WorkItem)
+        .where(
+            col(WorkItem.connection_id) == connection_id,
+            sa.or_(
+                col(WorkItem.external_id).in_(external_ids),
+                col(WorkItem.parent_external_id).in_(external_ids),
+            ),
+        )
+        .values(parent_id=parent_id)
+    )
+
+
+async def mark_unseen_deleted(
+    session: AsyncSession, connection_id: uuid.UUID, run_id: uuid.UUID, now: datetime
+) -> int:
+    """After a full run: every live item the run did not see is gone at the provider."""
+    result = await session.exec(
+        sa.update(WorkItem)
+        .where(
+            col(WorkItem.connection_id) == connection_id,
+            col(WorkItem.deleted_at).is_(None),
+            sa.or_(
+                col(WorkItem.last_seen_run_id).is_(None), col(WorkItem.last_seen_run_id) != run_id
+            ),
+        )
+        .values(deleted_at=now)
+    )
+    return result.rowcount

@@ -1,0 +1,66 @@
+"""Jobs run inside the server process when no Redis is configured.
+
+The same job functions as the arq worker, with the same retry contract; what is lost is
+durability across a restart of the process, which the sync engine makes up for by resuming
+interrupted runs (their checkpoint is in the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from service.worker.jobs import JOBS, MAX_TRIES
+from service.worker.retry import RetryLater
+
+if TYPE_CHECKING:
+    from service.services import Services
+
+logger = logging.getLogger(__name__)
+
+
+class InProcessQueue:
+    def __init__(self, *, eager: bool = False) -> None:
+        # eager: run each job to its end inside enqueue(), as tests and the CLI want.
+        self.eager = eager
+        self.services: Services | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def bind(self, services: Services) -> None:
+        self.services = services
+
+    async def enqueue(self, job: str, *args: Any) -> None:
+        if job not in JOBS:
+            raise ValueError(f"unknown job {job!r}")
+        if self.eager:
+            await self._run(job, args)
+            return
+        task = asyncio.create_task(self._run(job, args), name=f"job:{job}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: str, args: tuple[Any, ...]) -> None:
+        assert self.services is not None, "bind() the queue to its services first"
+        for attempt in range(1, MAX_TRIES + 1):
+            try:
+                await JOBS[job](self.services, *args)
+                return
+            except RetryLater as retry:
+                if attempt == MAX_TRIES:
+                    logger.error("job.gave_up", extra={"job": job, "reason": str(retry)})
+                    return
+                logger.info("job.retry", extra={"job": job, "defer": retry.defer})
+                await asyncio.sleep(retry.defer)
+            except Exception:
+                logger.exception("job.failed", extra={"job": job})
+                return
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for running jobs, then cancel what is left (its run resumes later)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

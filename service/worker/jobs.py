@@ -1,0 +1,34 @@
+"""The job functions, shared by the arq worker and the in-process queue."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from service.services import Services
+from service.sync import repository
+from service.sync.engine import SyncEngine
+
+# The engine's own attempt limit decides; this only bounds a job that keeps asking.
+MAX_TRIES = 10
+
+
+async def sync_connection(services: Services, run_id: str) -> None:
+    """Run or resume one sync run."""
+    await SyncEngine(services).run(uuid.UUID(run_id))
+
+
+async def resume_interrupted_syncs(services: Services) -> None:
+    """Re-enqueue runs whose worker died (no live lease); their checkpoint resumes them."""
+    async with services.unit_of_work() as session:
+        run_ids = await repository.interrupted_runs(session, datetime.now(UTC))
+    for run_id in run_ids:
+        await services.queue.enqueue("sync_connection", str(run_id))
+
+
+JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "resume_interrupted_syncs": resume_interrupted_syncs,
+    "sync_connection": sync_connection,
+}
