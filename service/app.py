@@ -26,6 +26,7 @@ from service.services import Services
 from service.settings import Settings, get_settings
 from service.sync import router as sync_runs
 from service.teams import router as teams
+from service.work_items import router as work_items
 from service.worker.inprocess import InProcessQueue
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def create_app(
         tokens,
         connections,
         sync_runs,
+        work_items,
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(metrics_registry))

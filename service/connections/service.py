@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
+from pydantic_core import to_jsonable_python
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from connectors import Connector, ConnectorError
@@ -72,6 +73,26 @@ def build_connector(
     return cls(config=config, credentials=credentials, http=http)
 
 
+def _revealed(value: Any) -> Any:
+    if isinstance(value, SecretStr | SecretBytes):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _revealed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revealed(v) for v in value]
+    return value
+
+
+def plain_credentials(credentials: BaseModel) -> dict[str, Any]:
+    """The credentials as JSON with their secrets in clear, for encryption.
+
+    pydantic masks ``SecretStr`` when dumping to JSON; encrypting that mask would store
+    ``**********`` instead of the secret.
+    """
+    plain: dict[str, Any] = to_jsonable_python(_revealed(credentials.model_dump(mode="python")))
+    return plain
+
+
 def out(connection: Connection) -> ConnectionOut:
     return ConnectionOut.model_validate(connection)
 
@@ -93,7 +114,7 @@ async def create(
         provider=data.provider,
         name=data.name,
         config=config.model_dump(mode="json"),
-        credentials_encrypted=vault.encrypt_json(credentials.model_dump(mode="json")),
+        credentials_encrypted=vault.encrypt_json(plain_credentials(credentials)),
         webhook_secret_encrypted=vault.encrypt(data.webhook_secret or generated or ""),
         sync_interval_minutes=data.sync_interval_minutes,
     )
@@ -136,7 +157,7 @@ async def update(
         connection.config = config
     if "credentials" in changes:
         credentials = _validated(cls.credentials_model, changes["credentials"], "credentials")
-        connection.credentials_encrypted = vault.encrypt_json(credentials.model_dump(mode="json"))
+        connection.credentials_encrypted = vault.encrypt_json(plain_credentials(credentials))
     if "webhook_secret" in changes:
         connection.webhook_secret_encrypted = vault.encrypt(changes["webhook_secret"])
     if "sync_interval_minutes" in changes:

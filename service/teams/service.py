@@ -14,6 +14,7 @@ from service.refs import Resolver
 from service.teams import repository
 from service.teams.schemas import TeamCreate, TeamOut, TeamUpdate
 from service.trees import would_cycle
+from service.work_items import repository as work_items
 
 resolver = Resolver("team", repository.get, repository.get_by_key)
 
@@ -38,6 +39,7 @@ async def create(*, session: AsyncSession, data: TeamCreate) -> TeamOut:
     )
     session.add(team)
     await flush_or_conflict(session, f"a team with key {data.key!r} exists already")
+    await work_items.assign_team(session, team.key, team.id)
     return out(team, parent.key if parent else None)
 
 
@@ -48,6 +50,10 @@ async def update(*, session: AsyncSession, team: Team, data: TeamUpdate) -> Team
             raise InvalidInput.at("key", "key cannot be null")
         if data.key != team.key and await repository.get_by_key(session, data.key) is not None:
             raise Conflict(f"a team with key {data.key!r} exists already")
+        if data.key != team.key:
+            # Items follow the key their connection's team_map names, not the team row.
+            await work_items.assign_team(session, team.key, None)
+            await work_items.assign_team(session, data.key, team.id)
         team.key = data.key
     if "name" in given:
         if data.name is None:

@@ -1,0 +1,78 @@
+"""SQL for reading work items."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.models import Team, WorkItem
+from service.pagination import PageParams
+
+_Parent = aliased(WorkItem)
+
+
+def _with_labels() -> Any:
+    return (
+        select(WorkItem, Team.key, _Parent.key)
+        .outerjoin(Team, col(Team.id) == WorkItem.team_id)
+        .outerjoin(_Parent, col(_Parent.id) == WorkItem.parent_id)
+    )
+
+
+async def get(session: AsyncSession, item_id: uuid.UUID) -> Any:
+    """(item, team key, parent key), or None."""
+    return (await session.exec(_with_labels().where(col(WorkItem.id) == item_id))).first()
+
+
+async def get_by_key(session: AsyncSession, key: str) -> list[Any]:
+    """Every item with this key: keys are unique per connection, not across them."""
+    stmt = _with_labels().where(col(WorkItem.key) == key).limit(2)
+    return list((await session.exec(stmt)).all())
+
+
+async def list_page(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    team_id: uuid.UUID | None,
+    connection_id: uuid.UUID | None,
+    kind: str | None,
+    status_category: str | None,
+    parent_id: uuid.UUID | None,
+    q: str | None,
+    include_deleted: bool,
+) -> list[Any]:
+    stmt = _with_labels()
+    if team_id is not None:
+        stmt = stmt.where(col(WorkItem.team_id) == team_id)
+    if connection_id is not None:
+        stmt = stmt.where(col(WorkItem.connection_id) == connection_id)
+    if kind is not None:
+        stmt = stmt.where(col(WorkItem.kind) == kind)
+    if status_category is not None:
+        stmt = stmt.where(col(WorkItem.status_category) == status_category)
+    if parent_id is not None:
+        stmt = stmt.where(col(WorkItem.parent_id) == parent_id)
+    if q:
+        pattern = f"%{q.lower()}%"
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(WorkItem.title).like(pattern),
+                sa.func.lower(WorkItem.key).like(pattern),
+            )
+        )
+    if not include_deleted:
+        stmt = stmt.where(col(WorkItem.deleted_at).is_(None))
+    return list((await session.exec(page.apply(stmt, col(WorkItem.id)))).all())
+
+
+async def assign_team(session: AsyncSession, team_key: str, team_id: uuid.UUID | None) -> None:
+    """Attach items mapped to ``team_key`` to the team now holding that key (or none)."""
+    await session.exec(
+        sa.update(WorkItem).where(col(WorkItem.team_key) == team_key).values(team_id=team_id)
+    )

@@ -1,0 +1,48 @@
+"""``/v1/work-items``: the epics, projects and issues synced from the providers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from connectors import Kind, StatusCategory
+from service.auth.dependencies import READ
+from service.deps import SessionDep
+from service.pagination import Page, PageDep
+from service.work_items import service
+from service.work_items.schemas import WorkItemOut
+
+router = APIRouter(prefix="/v1/work-items", tags=["work items"])
+
+
+@router.get("", **READ)
+async def list_work_items(
+    session: SessionDep,
+    page: PageDep,
+    team: Annotated[str | None, Query(description="Team id or key.")] = None,
+    connection: Annotated[str | None, Query(description="Connection id or name.")] = None,
+    kind: Kind | None = None,
+    status_category: StatusCategory | None = None,
+    parent_id: uuid.UUID | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in key or title.")] = None,
+    include_deleted: bool = False,
+) -> Page[WorkItemOut]:
+    return await service.list_page(
+        session=session,
+        page=page,
+        team=team,
+        connection=connection,
+        kind=kind,
+        status_category=status_category,
+        parent_id=parent_id,
+        q=q,
+        include_deleted=include_deleted,
+    )
+
+
+@router.get("/{item}", **READ)
+async def get_work_item(item: str, session: SessionDep) -> WorkItemOut:
+    """One item, by id or by key (PAY-12, ENG-42, acme/api#12)."""
+    return await service.get(session=session, ref=item)
