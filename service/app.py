@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -15,19 +15,18 @@ from service import health
 from service.auth import router as tokens
 from service.auth import service as auth
 from service.connections import router as connections
-from service.crypto import Vault
 from service.db import Database
 from service.errors import install_error_handlers
 from service.key_results import router as key_results
 from service.metrics import HttpMetrics, MetricsMiddleware
 from service.objectives import router as objectives
 from service.periods import router as periods
-from service.services import Services
+from service.services import open_services
 from service.settings import Settings, get_settings
 from service.sync import router as sync_runs
 from service.teams import router as teams
 from service.work_items import router as work_items
-from service.worker.inprocess import InProcessQueue
+from service.worker.inprocess import InProcessQueue, every
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +40,8 @@ Errors are RFC 9457 `application/problem+json`.
 """
 
 
-HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+SCHEDULE_EVERY = 60.0
+RESUME_EVERY = 300.0
 
 
 def create_app(
@@ -53,29 +53,32 @@ def create_app(
     settings = settings or get_settings()
     # Discovered now, not at first use: a broken plugin stops the start, loudly.
     registry = discover()
-    vault = Vault(settings.secret_keys())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = database or Database.from_url(settings.effective_database_url)
         jobs = queue or InProcessQueue()
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-            services = Services(settings, db, http, registry, vault, jobs)
-            jobs.bind(services)
+        async with open_services(
+            settings, queue=jobs, database=database, registry=registry
+        ) as services:
             app.state.services = services
             if settings.bootstrap_token is not None:
-                async with db.transaction() as session:
+                async with services.db.transaction() as session:
                     token = settings.bootstrap_token.get_secret_value()
                     if await auth.register_bootstrap_token(session=session, token=token):
                         logger.info("token.bootstrap_registered")
+            periodic: list[asyncio.Task[None]] = []
             if not jobs.eager:
                 await jobs.enqueue("resume_interrupted_syncs")
+                periodic = [
+                    asyncio.create_task(every(jobs, "schedule_due_syncs", SCHEDULE_EVERY)),
+                    asyncio.create_task(every(jobs, "resume_interrupted_syncs", RESUME_EVERY)),
+                ]
             try:
                 yield
             finally:
+                for task in periodic:
+                    task.cancel()
                 await jobs.drain()
-                if database is None:
-                    await db.dispose()
 
     app = FastAPI(
         title="okr-sync",

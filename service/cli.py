@@ -14,6 +14,7 @@ import typer
 import uvicorn
 from cryptography.fernet import Fernet
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,11 +22,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.auth import repository as token_repository
 from service.auth import service as auth
 from service.auth.scopes import Scope
+from service.connections import service as connections
 from service.db import Database
 from service.errors import ApiError
 from service.migrate import upgrade
+from service.models import SyncRun
 from service.pagination import MAX_LIMIT, PageParams
+from service.services import open_services
 from service.settings import Settings, get_settings
+from service.sync import service as syncs
+from service.sync.engine import SyncEngine
+from service.sync.schemas import SyncMode
+from service.worker.inprocess import InProcessQueue
+from service.worker.retry import RetryLater
 
 app = typer.Typer(
     help="okr-sync: how much of your teams' work serves your OKRs.", no_args_is_help=True
@@ -111,6 +120,67 @@ def serve(
 def secret_key() -> None:
     """Print a new key for OKR_SYNC_SECRET_KEY (prepend it to rotate)."""
     out.print(Fernet.generate_key().decode(), highlight=False)
+
+
+@app.command()
+def sync(
+    connection: Annotated[str, typer.Argument(help="The connection's name or id.")],
+    full: Annotated[
+        bool, typer.Option("--full", help="Fetch everything and mark deleted what is gone.")
+    ] = False,
+) -> None:
+    """Run a sync in the foreground, with progress."""
+    settings = get_settings()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    mode: SyncMode = "full" if full else "incremental"
+
+    async def work() -> SyncRun:
+        async with (
+            _migrated(settings) as db,
+            open_services(settings, queue=InProcessQueue(eager=True), database=db) as services,
+        ):
+            # A plain transaction: its job is run right here, not sent to a queue.
+            async with db.transaction() as session:
+                found = await connections.resolver.get(session, connection)
+                run = await syncs.request_sync(session=session, connection=found, mode=mode)
+            with Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                console=err,
+            ) as progress:  # fmt: skip
+                task = progress.add_task(f"{mode} sync of {found.name}: 0 items")
+                fetched = 0
+
+                def on_page(counts: dict[str, int]) -> None:
+                    nonlocal fetched
+                    fetched += counts["fetched"]
+                    progress.update(
+                        task, description=f"{mode} sync of {found.name}: {fetched} items"
+                    )
+
+                engine = SyncEngine(services, on_page=on_page)
+                while True:
+                    try:
+                        await engine.run(run.id)
+                        break
+                    except RetryLater as retry:
+                        progress.update(task, description=f"waiting {retry.defer:.0f}s: {retry}")
+                        await asyncio.sleep(retry.defer)
+            async with db.transaction() as session:
+                return await syncs.get_run(session=session, run_id=run.id)
+
+    try:
+        result = _run(work())
+    except ApiError as exc:
+        err.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(1) from exc
+    summary = (
+        f"{result.status}: fetched {result.fetched}, created {result.created}, updated "
+        f"{result.updated}, deleted {result.deleted}, {result.api_calls} API calls"
+    )
+    if result.status != "succeeded":
+        err.print(f"[red]{summary}[/]\n{result.error}")
+        raise typer.Exit(1)
+    err.print(f"[green]{summary}[/]")
 
 
 @token_app.command("create")

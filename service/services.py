@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from connectors.registry import ConnectorClass
+from connectors.registry import ConnectorClass, discover
 from service.crypto import Vault
 from service.db import Database
 from service.settings import Settings
 from service.worker.enqueue import JobQueue, discard_pending, send_pending
+
+
+class BindableQueue(JobQueue, Protocol):
+    def bind(self, services: Services) -> None: ...
 
 
 @dataclass
@@ -35,3 +40,37 @@ class Services:
                 discard_pending(session)
                 raise
         await send_pending(session, self.queue)
+
+
+HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings,
+    *,
+    queue: BindableQueue,
+    database: Database | None = None,
+    registry: Mapping[str, ConnectorClass] | None = None,
+) -> AsyncIterator[Services]:
+    """Everything a request or a job needs, built once and closed at the end.
+
+    ``database`` is used as given and left open (tests); otherwise one is built from the
+    settings and disposed of here.
+    """
+    db = database or Database.from_url(settings.effective_database_url)
+    try:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+            services = Services(
+                settings=settings,
+                db=db,
+                http=http,
+                registry=registry if registry is not None else discover(),
+                vault=Vault(settings.secret_keys()),
+                queue=queue,
+            )
+            queue.bind(services)
+            yield services
+    finally:
+        if database is None:
+            await db.dispose()

@@ -6,8 +6,10 @@ can be told to fail a given call, so that syncs can be run through faults.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -82,3 +84,40 @@ class FakeTracker:
         return httpx.Response(
             200, json={"items": page, "cursor": cursor, "has_more": len(ordered) > limit}
         )
+
+
+class TrackerServer:
+    """The same tracker over real HTTP on loopback, for clients in other processes."""
+
+    def __init__(self, tracker: FakeTracker) -> None:
+        handle = tracker.handle
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                request = httpx.Request(
+                    "GET", f"http://tracker{self.path}", headers=dict(self.headers)
+                )
+                response = handle(request)
+                self.send_response(response.status_code)
+                for name, value in response.headers.items():
+                    if name.lower() not in {"content-length", "transfer-encoding"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.content)))
+                self.end_headers()
+                self.wfile.write(response.content)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> TrackerServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)

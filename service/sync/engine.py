@@ -17,6 +17,7 @@ import os
 import random
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,8 +79,11 @@ def item_rows(
 
 
 class SyncEngine:
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self, services: Services, *, on_page: Callable[[dict[str, int]], None] | None = None
+    ) -> None:
         self.services = services
+        self.on_page = on_page
         self.worker = worker_id()
         self._reported_calls = 0
 
@@ -145,6 +149,8 @@ class SyncEngine:
                     raise LeaseLost
             self._reported_calls += calls
             run.checkpoint = page.cursor if page.cursor is not None else run.checkpoint
+            if self.on_page is not None:
+                self.on_page(counts)
             logger.info(
                 "sync.page_committed",
                 extra={"run_id": str(run.id), "items": counts["fetched"], **counts},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.models import SyncRun, Team, WorkItem
+from service.models import Connection, SyncRun, Team, WorkItem
 from service.pagination import PageParams
 
 ACTIVE = ("queued", "running")
@@ -191,3 +191,19 @@ async def mark_unseen_deleted(
         .values(deleted_at=now)
     )
     return result.rowcount
+
+
+async def due_connections(session: AsyncSession, now: datetime) -> list[Any]:
+    """Connections on a schedule whose interval has passed and that have no active run."""
+    active = select(SyncRun.id).where(
+        SyncRun.connection_id == Connection.id, col(SyncRun.status).in_(ACTIVE)
+    )
+    stmt = select(Connection).where(col(Connection.sync_interval_minutes) > 0, ~sa.exists(active))
+    rows = (await session.exec(stmt)).all()
+    # The interval arithmetic differs per backend; the scheduled set is small, so filter here.
+    return [
+        c
+        for c in rows
+        if c.last_sync_at is None
+        or c.last_sync_at + timedelta(minutes=c.sync_interval_minutes) <= now
+    ]

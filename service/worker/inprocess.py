@@ -64,3 +64,10 @@ class InProcessQueue:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def every(queue: InProcessQueue, job: str, seconds: float) -> None:
+    """Enqueue ``job`` every ``seconds`` until cancelled: the in-process stand-in for cron."""
+    while True:
+        await asyncio.sleep(seconds)
+        await queue.enqueue(job)

@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from service.errors import Conflict
 from service.services import Services
 from service.sync import repository
+from service.sync import service as syncs
 from service.sync.engine import SyncEngine
 
 # The engine's own attempt limit decides; this only bounds a job that keeps asking.
@@ -28,7 +30,21 @@ async def resume_interrupted_syncs(services: Services) -> None:
         await services.queue.enqueue("sync_connection", str(run_id))
 
 
+async def schedule_due_syncs(services: Services) -> None:
+    """Queue an incremental sync for each connection whose interval has passed."""
+    async with services.unit_of_work() as session:
+        for connection in await repository.due_connections(session, datetime.now(UTC)):
+            try:
+                async with session.begin_nested():
+                    await syncs.request_sync(
+                        session=session, connection=connection, mode="incremental"
+                    )
+            except Conflict:
+                continue  # a run started since we looked; it will do
+
+
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
     "resume_interrupted_syncs": resume_interrupted_syncs,
+    "schedule_due_syncs": schedule_due_syncs,
     "sync_connection": sync_connection,
 }

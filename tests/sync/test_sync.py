@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from service.db import Database
 from service.models import Connection, SyncRun, WorkItem
 from service.sync import service as syncs
 from service.sync.engine import SyncEngine
-from service.worker.jobs import resume_interrupted_syncs
+from service.worker.jobs import resume_interrupted_syncs, schedule_due_syncs
 from tests import factories
 from tests.conftest import assert_problem
 from tests.sync.helpers import connect, portfolio, stored, sync
@@ -221,3 +222,32 @@ class TestSyncRequests:
             ("full", "succeeded"),
             ("full", "succeeded"),
         ]
+
+
+class TestSchedule:
+    async def test_due_connections_are_synced_and_not_again_until_their_interval_passes(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker, database: Database, app: Any
+    ) -> None:
+        portfolio(tracker, 10)
+        scheduled = await connect(admin, "scheduled")
+        await admin.patch(f"/v1/connections/{scheduled}", json={"sync_interval_minutes": 60})
+        await connect(admin, "manual")  # interval 0: never scheduled
+        services = app.state.services
+
+        async def runs(connection_id: str) -> int:
+            page = await admin.get(f"/v1/connections/{connection_id}/sync-runs")
+            return len(page.json()["items"])
+
+        await schedule_due_syncs(services)
+        assert await runs(scheduled) == 1
+        assert (await admin.get("/v1/connections/manual/sync-runs")).json()["items"] == []
+        await schedule_due_syncs(services)
+        assert await runs(scheduled) == 1  # not due yet
+        async with database.transaction() as session:
+            row = await session.get(Connection, uuid.UUID(scheduled))
+            assert row is not None
+            assert row.last_sync_at is not None
+            row.last_sync_at -= timedelta(minutes=61)
+            session.add(row)
+        await schedule_due_syncs(services)
+        assert await runs(scheduled) == 2
