@@ -26,6 +26,7 @@ from service.settings import Settings, get_settings
 from service.sync import router as sync_runs
 from service.teams import router as teams
 from service.work_items import router as work_items
+from service.worker.arq_queue import ArqQueue
 from service.worker.inprocess import InProcessQueue, every
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ RESUME_EVERY = 300.0
 def create_app(
     settings: Settings | None = None,
     database: Database | None = None,
-    queue: InProcessQueue | None = None,
+    queue: InProcessQueue | ArqQueue | None = None,
 ) -> FastAPI:
     """Build the app; ``database`` and ``queue`` replace the ones from settings (tests)."""
     settings = settings or get_settings()
@@ -56,7 +57,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        jobs = queue or InProcessQueue()
+        jobs: InProcessQueue | ArqQueue
+        if queue is not None:
+            jobs = queue
+        elif settings.redis_url:
+            jobs = await ArqQueue.connect(settings.redis_url, queue_name=settings.queue_name)
+        else:
+            jobs = InProcessQueue()
         async with open_services(
             settings, queue=jobs, database=database, registry=registry
         ) as services:
@@ -67,7 +74,8 @@ def create_app(
                     if await auth.register_bootstrap_token(session=session, token=token):
                         logger.info("token.bootstrap_registered")
             periodic: list[asyncio.Task[None]] = []
-            if not jobs.eager:
+            # With arq, the workers' cron does this; in-process, the server does.
+            if isinstance(jobs, InProcessQueue) and not jobs.eager:
                 await jobs.enqueue("resume_interrupted_syncs")
                 periodic = [
                     asyncio.create_task(every(jobs, "schedule_due_syncs", SCHEDULE_EVERY)),

@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from arq.worker import Worker
 from cryptography.fernet import Fernet
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -33,6 +34,7 @@ from service.settings import Settings, get_settings
 from service.sync import service as syncs
 from service.sync.engine import SyncEngine
 from service.sync.schemas import SyncMode
+from service.worker.arq_worker import worker_options
 from service.worker.inprocess import InProcessQueue
 from service.worker.retry import RetryLater
 
@@ -181,6 +183,19 @@ def sync(
         err.print(f"[red]{summary}[/]\n{result.error}")
         raise typer.Exit(1)
     err.print(f"[green]{summary}[/]")
+
+
+@app.command()
+def worker() -> None:
+    """Run an arq worker: syncs and other jobs from Redis (OKR_SYNC_REDIS_URL)."""
+    settings = get_settings()
+    _configure_logging(settings)
+    try:
+        options = worker_options(settings)
+    except RuntimeError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    Worker(**options).run()
 
 
 @token_app.command("create")

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("okr-sync", appauthor=False)))
     database_url: str | None = None
     redis_url: str | None = None
+    queue_name: str = Field(default="okr-sync:queue", min_length=1, max_length=200)
     secret_key: SecretStr | None = None
     bootstrap_token: SecretStr | None = None
     allow_private_webhook_urls: bool = False

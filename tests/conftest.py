@@ -183,3 +183,23 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
     assert body["title"]
     assert body["detail"]
     return body
+
+
+REDIS_URL = os.environ.get("OKR_SYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> str:
+    """The test Redis, checked reachable (or skipped, or failed when services are required)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (OSError, ConnectionError) as exc:
+        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc}")
+    except Exception as exc:  # redis-py wraps socket errors in its own tree
+        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc}")
+    finally:
+        await client.aclose()
+    return REDIS_URL

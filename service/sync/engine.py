@@ -153,7 +153,7 @@ class SyncEngine:
                 self.on_page(counts)
             logger.info(
                 "sync.page_committed",
-                extra={"run_id": str(run.id), "items": counts["fetched"], **counts},
+                extra={"run_id": str(run.id), **{f"items_{k}": v for k, v in counts.items()}},
             )
 
     async def _apply(
@@ -209,10 +209,10 @@ class SyncEngine:
             "sync.succeeded",
             extra={
                 "run_id": str(run.id),
-                "fetched": stored.fetched,
-                "created": stored.created,
-                "updated": stored.updated,
-                "deleted": deleted,
+                "items_fetched": stored.fetched,
+                "items_created": stored.created,
+                "items_updated": stored.updated,
+                "items_deleted": deleted,
                 "api_calls": stored.api_calls,
             },
         )

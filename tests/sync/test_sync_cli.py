@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
+import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.processes import cli_env, free_port, run_cli, serving
+from tests.processes import OKR_SYNC, cli_env, free_port, run_cli, serving
 from tests.tracker import TOKEN, FakeTracker, TrackerServer
 
 ADMIN = "okr_cli-test-admin-token-0123456789"
@@ -47,3 +51,60 @@ def test_foreground_sync_full_then_incremental(example_plugin: Path, tmp_path: P
     unknown = run_cli("sync", "ghost", env=env)
     assert unknown.returncode == 1
     assert "no connection 'ghost'" in unknown.stderr
+
+
+@pytest.mark.redis
+def test_server_and_worker_processes_share_the_work_through_redis(
+    example_plugin: Path, tmp_path: Path, redis_url: str
+) -> None:
+    tracker = FakeTracker()
+    for i in range(60):
+        tracker.add(str(i))
+    pythonpath = os.pathsep.join(filter(None, [str(example_plugin), os.environ.get("PYTHONPATH")]))
+    env = cli_env(
+        tmp_path,
+        PYTHONPATH=pythonpath,
+        OKR_SYNC_BOOTSTRAP_TOKEN=ADMIN,
+        OKR_SYNC_REDIS_URL=redis_url,
+        OKR_SYNC_QUEUE_NAME=f"okr-sync-test:{uuid.uuid4().hex}",
+    )
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    with TrackerServer(tracker) as server, serving(env, free_port()) as api:
+        connection = httpx.post(
+            f"{api.url}/v1/connections",
+            headers=headers,
+            json={
+                "provider": "example",
+                "name": "tracker",
+                "config": {"base_url": server.url},
+                "credentials": {"token": TOKEN},
+            },
+        ).json()
+        run = httpx.post(
+            f"{api.url}/v1/connections/{connection['id']}/sync", headers=headers, json={}
+        ).json()
+        worker = subprocess.Popen(
+            [OKR_SYNC, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 60
+            status = "queued"
+            while status in {"queued", "running"} and time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = httpx.get(f"{api.url}/v1/sync-runs/{run['id']}", headers=headers).json()[
+                    "status"
+                ]
+        finally:
+            worker.terminate()
+            output = worker.communicate(timeout=30)[0].decode()
+        assert status == "succeeded", output
+        items = httpx.get(
+            f"{api.url}/v1/work-items", headers=headers, params={"limit": 100}
+        ).json()["items"]
+        assert len(items) == 60
+
+
+def test_worker_without_redis_says_what_is_missing(tmp_path: Path) -> None:
+    result = run_cli("worker", env=cli_env(tmp_path))
+    assert result.returncode == 2
+    assert "OKR_SYNC_REDIS_URL is not set" in result.stderr

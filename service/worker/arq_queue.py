@@ -1,0 +1,46 @@
+"""The queue on Redis: jobs go to arq workers (``okr-sync worker``), which may run anywhere."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+if TYPE_CHECKING:
+    from service.services import Services
+
+DEFAULT_QUEUE = "okr-sync:queue"  # Settings.queue_name
+
+
+def job_id(job: str, args: tuple[Any, ...]) -> str | None:
+    """One queued job per run: arq refuses a second with the same id while the first waits."""
+    return f"{job}:{':'.join(map(str, args))}" if args else None
+
+
+class ArqQueue:
+    eager = False
+
+    def __init__(
+        self, redis: ArqRedis, *, queue_name: str = DEFAULT_QUEUE, owns_pool: bool = False
+    ) -> None:
+        self.redis = redis
+        self.queue_name = queue_name
+        self._owns_pool = owns_pool
+
+    @classmethod
+    async def connect(cls, redis_url: str, *, queue_name: str = DEFAULT_QUEUE) -> ArqQueue:
+        pool = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=queue_name)
+        return cls(pool, queue_name=queue_name, owns_pool=True)
+
+    def bind(self, services: Services) -> None:
+        """Nothing to bind: the workers build their own services."""
+
+    async def enqueue(self, job: str, *args: Any) -> None:
+        await self.redis.enqueue_job(
+            job, *args, _job_id=job_id(job, args), _queue_name=self.queue_name
+        )
+
+    async def drain(self) -> None:
+        """Close the Redis pool if this queue opened it; jobs already sent stay queued."""
+        if self._owns_pool:
+            await self.redis.aclose()

@@ -1,0 +1,93 @@
+"""Syncs through arq on a real Redis: the API enqueues, a burst worker runs the job."""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from arq.connections import RedisSettings, create_pool
+from arq.worker import Worker
+
+from service.app import create_app
+from service.db import Database
+from service.settings import Settings
+from service.worker.arq_queue import ArqQueue
+from service.worker.arq_worker import functions
+from tests.sync.helpers import connect, portfolio, stored
+from tests.tracker import FakeTracker
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def queue(redis_url: str) -> AsyncIterator[ArqQueue]:
+    # A queue of its own: tests never see each other's jobs.
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    queue = ArqQueue(pool, queue_name=f"okr-sync-test:{uuid.uuid4().hex}")
+    try:
+        yield queue
+    finally:
+        await pool.delete(queue.queue_name)
+        await pool.aclose()
+
+
+@pytest.fixture
+async def app(
+    settings: Settings,
+    database: Database,
+    example_plugin: Path,
+    queue: ArqQueue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Any]:
+    monkeypatch.syspath_prepend(str(example_plugin))
+    importlib.invalidate_caches()
+    application = create_app(settings, database=database, queue=queue)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def run_worker(app: Any, queue: ArqQueue) -> None:
+    """A burst worker: runs what is queued (retries included), then stops."""
+    worker = Worker(
+        functions(),
+        redis_pool=queue.redis,
+        queue_name=queue.queue_name,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.05,
+        ctx={"services": app.state.services},
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+async def test_a_sync_requested_over_the_api_runs_on_an_arq_worker(
+    admin: httpx.AsyncClient, tracker: FakeTracker, database: Database, app: Any, queue: ArqQueue
+) -> None:
+    portfolio(tracker, 120)
+    connection_id = await connect(admin)
+    tracker.fail(2, httpx.Response(429, headers={"Retry-After": "0"}))
+    accepted = (
+        await admin.post(f"/v1/connections/{connection_id}/sync", json={"mode": "full"})
+    ).json()
+    assert accepted["status"] == "queued"
+    assert (await admin.get(f"/v1/sync-runs/{accepted['id']}")).json()["status"] == "queued"
+
+    await run_worker(app, queue)
+    run = (await admin.get(f"/v1/sync-runs/{accepted['id']}")).json()
+    assert (run["status"], run["fetched"], run["attempts"]) == ("succeeded", 120, 2)
+    assert len(await stored(database, connection_id)) == 120
+
+
+async def test_a_run_enqueued_twice_is_queued_once(queue: ArqQueue) -> None:
+    run_id = str(uuid.uuid4())
+    await queue.enqueue("sync_connection", run_id)
+    await queue.enqueue("sync_connection", run_id)
+    assert await queue.redis.zcard(queue.queue_name) == 1
