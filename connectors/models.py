@@ -47,6 +47,10 @@ class WorkItem(BaseModel):
     status_category: StatusCategory
     team_key: str | None = Field(default=None, description="Our team key, via the team_map.")
     parent_external_id: str | None = None
+    parent_key: str | None = Field(
+        default=None,
+        description="The parent's key, when the provider names it only so (Jira's Epic Link).",
+    )
     labels: tuple[str, ...] = ()
     containers: tuple[str, ...] = Field(
         default=(), description="Jira project; Linear team and project; GitHub repo, milestone."

@@ -88,6 +88,7 @@ class WorkItem(SQLModel, table=True):
         default=None, foreign_key="teams.id", index=True, ondelete="SET NULL"
     )
     parent_external_id: str | None = Field(default=None, max_length=200)
+    parent_key: str | None = Field(default=None, max_length=200)
     parent_id: uuid.UUID | None = Field(
         default=None, foreign_key="work_items.id", index=True, ondelete="SET NULL"
     )
@@ -111,5 +112,6 @@ class WorkItem(SQLModel, table=True):
         sa.Index(
             "ix_work_items_connection_id_parent_external_id", "connection_id", "parent_external_id"
         ),
+        sa.Index("ix_work_items_connection_id_parent_key", "connection_id", "parent_key"),
         sa.Index("ix_work_items_kind_status_category", "kind", "status_category"),
     )

@@ -178,7 +178,7 @@ class SyncEngine:
             )
         )
         await repository.upsert_items(session, rows)
-        await repository.link_parents(session, connection.id, ids)
+        await repository.link_parents(session, connection.id, ids, [row["key"] for row in rows])
         return {"fetched": len(page.items), "created": created, "updated": updated}
 
     async def _succeed(self, run: SyncRun, connection: Connection, api_calls: int) -> None:

@@ -21,7 +21,7 @@ ACTIVE = ("queued", "running")
 UPSERT_CHUNK = 500
 _UPSERT_UPDATES = (
     "key", "url", "title", "kind", "type_name", "status", "status_category", "team_key",
-    "team_id", "parent_external_id", "labels", "containers", "estimate", "created_at",
+    "team_id", "parent_external_id", "parent_key", "labels", "containers", "estimate", "created_at",
     "updated_at", "started_at", "resolved_at", "deleted_at", "last_seen_run_id", "synced_at",
 )  # fmt: skip
 
@@ -150,16 +150,31 @@ async def upsert_items(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
 
 
 async def link_parents(
-    session: AsyncSession, connection_id: uuid.UUID, external_ids: Collection[str]
+    session: AsyncSession,
+    connection_id: uuid.UUID,
+    external_ids: Collection[str],
+    keys: Collection[str],
 ) -> None:
-    """Point the page's items at their parents, and earlier children at parents in the page."""
-    parent = aliased(WorkItem)
-    parent_id = (
-        select(parent.id)
+    """Point the page's items at their parents, and earlier children at parents in the page.
+
+    A parent is found by its external id, or by its key where the provider names it only
+    so (Jira Data Center's Epic Link).
+    """
+    by_id = aliased(WorkItem)
+    by_key = aliased(WorkItem)
+    parent_by_id = (
+        select(by_id.id)
         .where(
-            parent.connection_id == WorkItem.connection_id,
-            parent.external_id == WorkItem.parent_external_id,
+            by_id.connection_id == WorkItem.connection_id,
+            by_id.external_id == WorkItem.parent_external_id,
         )
+        .scalar_subquery()
+    )
+    parent_by_key = (
+        select(by_key.id)
+        .where(by_key.connection_id == WorkItem.connection_id, by_key.key == WorkItem.parent_key)
+        .order_by(col(by_key.deleted_at).is_not(None))
+        .limit(1)
         .scalar_subquery()
     )
     await session.exec(
@@ -169,9 +184,10 @@ async def link_parents(
             sa.or_(
                 col(WorkItem.external_id).in_(external_ids),
                 col(WorkItem.parent_external_id).in_(external_ids),
+                col(WorkItem.parent_key).in_(keys),
             ),
         )
-        .values(parent_id=parent_id)
+        .values(parent_id=sa.func.coalesce(parent_by_id, parent_by_key))
     )
 
 

@@ -45,6 +45,19 @@ class TestFullSync:
         assert (story["parent"], story["team"], story["estimate"]) == ("PAY-E3", "payments", 2.0)
         assert story["containers"] == ["PAY"]
 
+    async def test_a_parent_named_only_by_key_is_linked_when_it_arrives_later(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker
+    ) -> None:
+        for i in range(60):  # the children fill the first page
+            tracker.add(f"c{i}", parent_key="PAY-epic")
+        connection_id = await connect(admin)
+        await sync(admin, connection_id, "full")
+        assert (await admin.get("/v1/work-items/PAY-c0")).json()["parent"] is None
+        tracker.add("epic", type="epic")
+        await sync(admin, connection_id, "incremental")
+        children = await admin.get("/v1/work-items", params={"q": "PAY-c", "limit": 100})
+        assert {c["parent"] for c in children.json()["items"]} == {"PAY-epic"}
+
     async def test_running_it_twice_changes_nothing_and_duplicates_nothing(
         self, admin: httpx.AsyncClient, tracker: FakeTracker, database: Database
     ) -> None:

@@ -56,6 +56,7 @@ def normalize(raw: dict[str, Any], team_map: dict[str, str]) -> WorkItem:
         status_category=STATES[raw["state"]],
         team_key=team_map.get(raw["project"]),
         parent_external_id=str(raw["parent"]) if raw.get("parent") else None,
+        parent_key=raw.get("parent_key"),
         labels=tuple(raw.get("labels", ())),
         containers=(raw["project"],),
         estimate=raw.get("points"),
