@@ -1,0 +1,253 @@
+"""Syncing Jira through the API: the real ``jira`` library over HTTP against a local Jira,
+Cloud and Data Center."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from service.db import Database
+from service.models import Connection, SyncRun, WorkItem
+from service.sync import service as syncs
+from service.sync.engine import SyncEngine
+from service.worker.jobs import resume_interrupted_syncs
+from tests import factories
+from tests.fakes.jira import API_TOKEN, DONE, EMAIL, IN_PROGRESS, PAT, TODO, JiraSite, serve
+from tests.sync.helpers import stored, sync
+
+DISCOVERY_CALLS = 4  # serverInfo, myself, field, status
+
+
+def populate(site: JiraSite, stories: int) -> None:
+    """Epics of 9 stories each; every third story has a sub-task; statuses vary."""
+    statuses = [TODO, IN_PROGRESS, DONE]
+    epic = ""
+    for n in range(stories):
+        if n % 9 == 0:
+            epic = site.add(kind="epic", labels=("okr",))
+        story = site.add(parent=epic, status=statuses[n % 3], points=[3, "5", None, 2.5][n % 4])
+        if n % 3 == 0:
+            site.add(kind="subtask", parent=story, status=statuses[(n + 1) % 3])
+
+
+@pytest.fixture(params=["cloud", "datacenter"])
+def site(request: pytest.FixtureRequest) -> JiraSite:
+    return JiraSite(cloud=request.param == "cloud")
+
+
+@pytest.fixture
+def jira_url(site: JiraSite) -> Iterator[str]:
+    with serve(site) as url:
+        yield url
+
+
+def credentials(site: JiraSite) -> dict[str, str]:
+    return {"email": EMAIL, "api_token": API_TOKEN} if site.cloud else {"token": PAT}
+
+
+async def connect_jira(
+    admin: httpx.AsyncClient, site: JiraSite, url: str, name: str = "jira", **config: Any
+) -> str:
+    body = {
+        "provider": "jira",
+        "name": name,
+        "config": {"url": url, "jql": "project = PAY", "team_map": {"PAY": "payments"}} | config,
+        "credentials": credentials(site),
+    }
+    return str((await factories.created(admin.post("/v1/connections", json=body)))["id"])
+
+
+def minimum_calls(site: JiraSite, issues: int) -> int:
+    if site.cloud:  # id pages, then bodies and changelogs per 1,000
+        return DISCOVERY_CALLS + max(1, math.ceil(issues / 5000)) + 2 * math.ceil(issues / 1000)
+    return DISCOVERY_CALLS + max(1, math.ceil(issues / 1000))
+
+
+class TestFullSync:
+    async def test_everything_arrives_with_hierarchy_points_and_start_times(
+        self, admin: httpx.AsyncClient, site: JiraSite, jira_url: str, database: Database
+    ) -> None:
+        await factories.team(admin, "payments")
+        populate(site, 1400)
+        total = len(site.issues)
+        connection_id = await connect_jira(admin, site, jira_url)
+        run = await sync(admin, connection_id, "full")
+        assert run["status"] == "succeeded", run["error"]
+        assert (run["fetched"], run["created"]) == (total, total)
+        assert run["api_calls"] == minimum_calls(site, total)
+        items = await stored(database, connection_id)
+        assert len(items) == total
+        assert all(i[6] is not None for i in items if i[3] in ("issue", "subtask"))
+
+        # PAY-1 epic, PAY-2 story, PAY-3 its sub-task, PAY-4 story in progress with "5" points
+        story = (await admin.get("/v1/work-items/PAY-4")).json()
+        assert (story["kind"], story["parent"], story["team"]) == ("issue", "PAY-1", "payments")
+        assert (story["status_category"], story["estimate"]) == ("in_progress", 5.0)
+        assert story["started_at"] is not None
+        assert story["resolved_at"] is None
+        done = (await admin.get("/v1/work-items/PAY-5")).json()
+        assert done["status_category"] == "done"
+        assert done["started_at"] < done["resolved_at"]
+        subtask = (await admin.get("/v1/work-items/PAY-3")).json()
+        assert (subtask["kind"], subtask["parent"]) == ("subtask", "PAY-2")
+        epic = (await admin.get("/v1/work-items/PAY-1")).json()
+        assert (epic["kind"], epic["labels"]) == ("epic", ["okr"])
+
+    async def test_a_second_full_sync_changes_nothing(
+        self, admin: httpx.AsyncClient, site: JiraSite, jira_url: str, database: Database
+    ) -> None:
+        populate(site, 300)
+        connection_id = await connect_jira(admin, site, jira_url)
+        await sync(admin, connection_id, "full")
+        before = await stored(database, connection_id)
+        again = await sync(admin, connection_id, "full")
+        assert (again["created"], again["updated"], again["deleted"]) == (0, 0, 0)
+        assert await stored(database, connection_id) == before
+
+    async def test_deleted_issues_are_marked_deleted(
+        self, admin: httpx.AsyncClient, site: JiraSite, jira_url: str
+    ) -> None:
+        populate(site, 50)
+        connection_id = await connect_jira(admin, site, jira_url)
+        await sync(admin, connection_id, "full")
+        gone = [i for i, raw in site.issues.items() if raw["key"] in ("PAY-4", "PAY-9")]
+        for issue_id in gone:
+            site.delete(issue_id)
+        run = await sync(admin, connection_id, "full")
+        assert run["deleted"] == 2
+        assert (await admin.get("/v1/work-items/PAY-4")).json()["deleted_at"] is not None
+
+
+class TestIncrementalSync:
+    @pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/Los_Angeles"])
+    async def test_only_changes_are_fetched_whatever_the_users_time_zone(
+        self, admin: httpx.AsyncClient, site: JiraSite, jira_url: str, zone: str
+    ) -> None:
+        site.user_zone = zone  # JQL dates are read in the searching user's zone
+        populate(site, 500)
+        connection_id = await connect_jira(admin, site, jira_url)
+        await sync(admin, connection_id, "full")
+        site.clock += timedelta(hours=2)
+        changed = [i for i, raw in site.issues.items() if raw["key"] in ("PAY-10", "PAY-20")]
+        site.move(changed[0], DONE)
+        site.touch(changed[1], summary="Renamed story", labels=["heartbeat"])
+        new = site.add(parent=next(iter(site.issues)))
+        run = await sync(admin, connection_id, "incremental")
+        assert (run["created"], run["updated"]) == (1, 2)
+        # The minute of overlap before the checkpoint is read again, and changes nothing.
+        assert 3 <= run["fetched"] <= 3 + 60 // 7
+        assert (await admin.get("/v1/work-items/PAY-10")).json()["status_category"] == "done"
+        renamed = (await admin.get("/v1/work-items/PAY-20")).json()
+        assert (renamed["title"], renamed["labels"]) == ("Renamed story", ["heartbeat"])
+        assert (await admin.get(f"/v1/work-items/{site.issues[new]['key']}")).status_code == 200
+
+
+class TestFaults:
+    async def test_wrong_credentials_fail_at_once(
+        self, admin: httpx.AsyncClient, site: JiraSite, jira_url: str
+    ) -> None:
+        populate(site, 10)
+        connection_id = await connect_jira(admin, site, jira_url)
+        wrong = {"email": EMAIL, "api_token": "nope"} if site.cloud else {"token": "nope"}
+        await admin.patch(f"/v1/connections/{connection_id}", json={"credentials": wrong})
+        run = await sync(admin, connection_id, "full")
+        assert (run["status"], run["attempts"]) == ("failed", 1)
+        assert run["error"].startswith("AuthFailed")
+        assert (await admin.post(f"/v1/connections/{connection_id}/check")).json()["ok"] is False
+
+    async def test_rate_limits_server_errors_and_resets_are_retried_to_the_clean_result(
+        self, admin: httpx.AsyncClient, site: JiraSite, jira_url: str, database: Database
+    ) -> None:
+        populate(site, 1400)
+        clean = await connect_jira(admin, site, jira_url, "clean")
+        await sync(admin, clean, "full")
+        faulty = await connect_jira(admin, site, jira_url, "faulty")
+        site.fail(5, (429, {"Retry-After": "0"}))
+        site.fail(6, (502, {}))
+        site.fail(8, "reset")
+        site.fail(9, (503, {}))
+        run = await sync(admin, faulty, "full")
+        assert run["status"] == "succeeded", run["error"]
+        assert run["api_calls"] == minimum_calls(site, len(site.issues)) + 4
+        assert await stored(database, faulty) == await stored(database, clean)
+
+    async def test_bad_jql_fails_the_run_with_jiras_message(
+        self, admin: httpx.AsyncClient, site: JiraSite, jira_url: str
+    ) -> None:
+        connection_id = await connect_jira(admin, site, jira_url, jql="assignee was bob")
+        run = await sync(admin, connection_id, "full")
+        assert run["status"] == "failed"
+        assert "Permanent" in run["error"]
+        assert "cannot parse" in run["error"]
+
+    async def test_a_killed_sync_resumes_to_the_clean_result_without_duplicates(
+        self,
+        admin: httpx.AsyncClient,
+        site: JiraSite,
+        jira_url: str,
+        database: Database,
+        app: Any,
+    ) -> None:
+        populate(site, 1400)
+        clean = await connect_jira(admin, site, jira_url, "clean")
+        await sync(admin, clean, "full")
+        killed = await connect_jira(admin, site, jira_url, "killed")
+        services = app.state.services
+        async with database.transaction() as session:
+            connection = await session.get(Connection, uuid.UUID(killed))
+            assert connection is not None
+            run = await syncs.request_sync(session=session, connection=connection, mode="full")
+
+        committed: list[int] = []
+        task = asyncio.create_task(
+            SyncEngine(services, on_page=lambda c: committed.append(c["fetched"])).run(run.id)
+        )
+        while not committed:  # the worker dies after its first page is committed
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        partial = len(await stored(database, killed))
+        assert 0 < partial < len(site.issues)
+
+        async with database.transaction() as session:  # the dead worker's lease runs out
+            dead = await session.get(SyncRun, run.id)
+            assert dead is not None
+            dead.lease_expires_at = dead.queued_at
+            session.add(dead)
+        await resume_interrupted_syncs(services)
+        finished = (await admin.get(f"/v1/sync-runs/{run.id}")).json()
+        assert finished["status"] == "succeeded", finished["error"]
+        assert await stored(database, killed) == await stored(database, clean)
+        async with database.sessionmaker() as session:
+            count = await session.exec(
+                select(sa.func.count()).where(WorkItem.connection_id == uuid.UUID(killed))
+            )
+            assert count.one() == len(site.issues)
+
+
+class TestStoryPoints:
+    @pytest.mark.parametrize("site", ["cloud"], indirect=True)
+    async def test_board_estimation_field_wins_and_a_new_field_rewrites_stored_items(
+        self, admin: httpx.AsyncClient, jira_url: str, site: JiraSite
+    ) -> None:
+        epic = site.add(kind="epic")
+        story = site.add(parent=epic, points=3)
+        site.issues[story]["fields"]["customfield_10024"] = "8"  # the board's field
+        connection_id = await connect_jira(admin, site, jira_url, board_id=7)
+        await sync(admin, connection_id, "full")
+        assert (await admin.get("/v1/work-items/PAY-2")).json()["estimate"] == 8.0
+        await admin.patch(
+            f"/v1/connections/{connection_id}",
+            json={"config": {"url": jira_url, "story_points_field": "customfield_10016"}},
+        )
+        assert (await admin.get("/v1/work-items/PAY-2")).json()["estimate"] == 3.0
