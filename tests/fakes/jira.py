@@ -33,12 +33,23 @@ from starlette.types import Receive, Scope, Send
 from tests.upstream import jsonl
 
 _CAPTURED = {issue["key"]: issue for _, issue in jsonl("jira/devlake/agile-board-issues.jsonl")}
+_DROP = ("comment", "worklog", "attachment", "changelog", "closedSprints", "sprint", "epic")
+
+
+def _template(key: str) -> dict[str, Any]:
+    raw = copy.deepcopy(_CAPTURED[key])
+    for name in _DROP:
+        raw["fields"].pop(name, None)
+        raw.pop(name, None)
+    return raw
+
+
+_TEMPLATES = {key: _template(key) for key in ("EE-1", "EE-25", "K5-4")}
 STATUSES = [status for _, status in jsonl("jira/devlake/statuses.jsonl")]
 TODO, IN_PROGRESS, DONE = "10033", "3", "10034"
 _STATUS = {s["id"]: s for s in STATUSES}
 EMAIL, API_TOKEN, PAT = "bot@example.com", "cloud-api-token-0123", "dc-personal-access-token"
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
-_DROP = ("comment", "worklog", "attachment", "changelog", "closedSprints", "sprint", "epic")
 
 CLOUD_FIELDS = {"story_points": "customfield_10016", "board_points": "customfield_10024"}
 DC_FIELDS = {
@@ -118,6 +129,7 @@ class JiraSite:
     clock: datetime = EPOCH
     next_id: int = 10000
     numbers: Counter[str] = field(default_factory=Counter)
+    result_window: int = 10_000  # Data Center's limit on startAt + maxResults
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -142,11 +154,11 @@ class JiraSite:
         zone: str = "+0800",
     ) -> str:
         """Add an issue (cloned from a captured one); returns its id."""
-        template = {"story": "EE-1", "subtask": "EE-25", "epic": "K5-4"}[kind]
-        raw = copy.deepcopy(_CAPTURED[template])
-        for name in _DROP:
-            raw["fields"].pop(name, None)
-            raw.pop(name, None)
+        template = _TEMPLATES[{"story": "EE-1", "subtask": "EE-25", "epic": "K5-4"}[kind]]
+        # Shallow copies: the parts that change are replaced, the rest is shared and only
+        # ever serialised, which keeps a 100k-issue site cheap to build.
+        raw = dict(template)
+        raw["fields"] = dict(template["fields"])
         self.next_id += 1
         issue_id = str(self.next_id)
         self.numbers[project] += 1
@@ -275,9 +287,7 @@ class JiraSite:
         raw = self.issues[issue_id]
         out = {k: v for k, v in raw.items() if k != "fields"}
         out["fields"] = (
-            copy.deepcopy(raw["fields"])
-            if fields is None
-            else {f: copy.deepcopy(raw["fields"].get(f)) for f in fields}
+            raw["fields"] if fields is None else {f: raw["fields"].get(f) for f in fields}
         )
         return out
 
@@ -387,9 +397,11 @@ def build_app(site: JiraSite) -> Any:
         params = request.query_params
         limit = min(int(params.get("maxResults", 50)), 1000)
         start = int(params.get("startAt", 0))
-        if start + limit > 10_000:
+        if start + limit > site.result_window:
             return error(
-                400, "The result window is too large: startAt + maxResults must not exceed 10000."
+                400,
+                f"The result window is too large: startAt + maxResults must not exceed "
+                f"{site.result_window}.",
             )
         try:
             matching = site._matching(params.get("jql", ""))
@@ -400,7 +412,7 @@ def build_app(site: JiraSite) -> Any:
         for issue_id in matching[start : start + limit]:
             shaped = site.shaped(issue_id, wanted)
             if "changelog" in params.get("expand", ""):
-                histories = copy.deepcopy(site.histories[issue_id])
+                histories = site.histories[issue_id]
                 shaped["changelog"] = {
                     "startAt": 0,
                     "maxResults": len(histories),

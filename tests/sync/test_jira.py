@@ -251,3 +251,25 @@ class TestStoryPoints:
             json={"config": {"url": jira_url, "story_points_field": "customfield_10016"}},
         )
         assert (await admin.get("/v1/work-items/PAY-2")).json()["estimate"] == 3.0
+
+
+class TestDataCenterResultWindow:
+    @pytest.mark.parametrize("site", ["datacenter"], indirect=True)
+    async def test_searches_restart_from_the_checkpoint_before_passing_the_window(
+        self,
+        admin: httpx.AsyncClient,
+        site: JiraSite,
+        jira_url: str,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # The same logic as at Jira's 10,000, on a window small enough for a test.
+        site.result_window = 2500
+        monkeypatch.setattr("connectors.jira.connector.DC_WINDOW", 2500)
+        populate(site, 2500)  # 3,612 issues: past the window
+        connection_id = await connect_jira(admin, site, jira_url)
+        run = await sync(admin, connection_id, "full")
+        assert run["status"] == "succeeded", run["error"]
+        assert run["created"] == len(site.issues)
+        assert site.calls["/rest/api/2/search"] >= 4
+        assert len(await stored(database, connection_id)) == len(site.issues)
