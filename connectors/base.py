@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
@@ -47,5 +47,5 @@ class Connector(ABC, Generic[ConfigT, CredentialsT]):
         """Prove the credentials work; raise ``AuthFailed`` when they do not."""
 
     @abstractmethod
-    def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
+    def fetch(self, cursor: str | None) -> AsyncGenerator[Page, None]:
         """Pages of items changed since ``cursor``; every item when ``cursor`` is None."""

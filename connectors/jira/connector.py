@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -31,6 +31,7 @@ from connectors.jira.client import JiraClient
 from connectors.jira.config import JiraConfig, JiraCredentials
 from connectors.jira.mapping import FieldIds, normalize, started_at
 from connectors.models import Page, WorkItem
+from connectors.prefetch import ahead
 
 ID_PAGE = 5000
 BODY_CHUNK = 1000
@@ -164,7 +165,7 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
         )
         return Site(cloud, zone, FieldIds(story_points, epic_link, parent_link), in_progress)
 
-    async def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
+    async def fetch(self, cursor: str | None) -> AsyncGenerator[Page, None]:
         client = await asyncio.to_thread(self._client)
         counted = 0
 
@@ -177,9 +178,8 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
             site = await asyncio.to_thread(self.discover, client)
             started = datetime.now(UTC)
             since = decode_cursor(cursor, site)
-            pages = self._cloud(client, site, since, started) if site.cloud else self._datacenter(
-                client, site, since, started
-            )  # fmt: skip
+            fetcher = self._cloud if site.cloud else self._datacenter
+            pages = ahead(fetcher(client, site, since, started))  # fmt: skip
             async for items in pages:
                 count()
                 mark = checkpoint(items, started)

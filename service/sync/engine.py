@@ -12,6 +12,7 @@ Guarantees, each held by a test:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -132,29 +133,36 @@ class SyncEngine:
         self, run: SyncRun, connection: Connection, connector: Connector[Any, Any]
     ) -> None:
         cursor = run.checkpoint if run.checkpoint is not None else run.start_cursor
-        async for page in connector.fetch(cursor):
-            now = datetime.now(UTC)
-            async with self.services.unit_of_work() as session:
-                counts = await self._apply(session, connection, run, page, now)
-                calls = connector.stats.api_calls - self._reported_calls
-                if not await repository.record_page(
-                    session,
-                    run.id,
-                    worker=self.worker,
-                    checkpoint=page.cursor,
-                    counts=counts,
-                    api_calls=calls,
-                    until=now + LEASE,
-                ):
-                    raise LeaseLost
-            self._reported_calls += calls
-            run.checkpoint = page.cursor if page.cursor is not None else run.checkpoint
-            if self.on_page is not None:
-                self.on_page(counts)
-            logger.info(
-                "sync.page_committed",
-                extra={"run_id": str(run.id), **{f"items_{k}": v for k, v in counts.items()}},
-            )
+        # aclosing: a page that fails to commit stops the connector's fetch there and then.
+        async with contextlib.aclosing(connector.fetch(cursor)) as pages:
+            async for page in pages:
+                await self._commit(run, connection, connector, page)
+
+    async def _commit(
+        self, run: SyncRun, connection: Connection, connector: Connector[Any, Any], page: Page
+    ) -> None:
+        now = datetime.now(UTC)
+        async with self.services.unit_of_work() as session:
+            counts = await self._apply(session, connection, run, page, now)
+            calls = connector.stats.api_calls - self._reported_calls
+            if not await repository.record_page(
+                session,
+                run.id,
+                worker=self.worker,
+                checkpoint=page.cursor,
+                counts=counts,
+                api_calls=calls,
+                until=now + LEASE,
+            ):
+                raise LeaseLost
+        self._reported_calls += calls
+        run.checkpoint = page.cursor if page.cursor is not None else run.checkpoint
+        if self.on_page is not None:
+            self.on_page(counts)
+        logger.info(
+            "sync.page_committed",
+            extra={"run_id": str(run.id), **{f"items_{k}": v for k, v in counts.items()}},
+        )
 
     async def _apply(
         self, session: Any, connection: Connection, run: SyncRun, page: Page, now: datetime

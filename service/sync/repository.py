@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,8 +18,6 @@ from service.models import Connection, SyncRun, Team, WorkItem
 from service.pagination import PageParams
 
 ACTIVE = ("queued", "running")
-# Rows per INSERT: 26 columns each stays well inside SQLite's bound-parameter limit.
-UPSERT_CHUNK = 500
 _UPSERT_UPDATES = (
     "key", "url", "title", "kind", "type_name", "status", "status_category", "team_key",
     "team_id", "parent_external_id", "parent_key", "labels", "containers", "estimate", "created_at",
@@ -132,21 +131,21 @@ async def team_ids(session: AsyncSession, keys: Collection[str]) -> dict[str, uu
     return dict((await session.exec(stmt)).all())
 
 
-def _insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+@lru_cache(maxsize=4)
+def _upsert(dialect: str) -> Any:
+    """One statement per backend, executed with a list of rows: compiled once, then batched."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(cast(sa.Table, WorkItem.__table__))  # type: ignore[attr-defined]
+    return stmt.on_conflict_do_update(
+        index_elements=["connection_id", "external_id"],
+        set_={name: stmt.excluded[name] for name in _UPSERT_UPDATES},
+    )
 
 
 async def upsert_items(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update by (connection, external id): running it twice changes nothing."""
-    insert = _insert(session.get_bind().dialect.name)
-    table = sa.inspect(WorkItem).local_table
-    for start in range(0, len(rows), UPSERT_CHUNK):
-        stmt = insert(table).values(list(rows[start : start + UPSERT_CHUNK]))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["connection_id", "external_id"],
-            set_={name: stmt.excluded[name] for name in _UPSERT_UPDATES},
-        )
-        await session.exec(stmt)
+    if rows:
+        await session.exec(_upsert(session.get_bind().dialect.name), params=list(rows))
 
 
 async def link_parents(
@@ -177,16 +176,16 @@ async def link_parents(
         .limit(1)
         .scalar_subquery()
     )
+    mine = col(WorkItem.connection_id) == connection_id
+    # A union of three indexed lookups: an OR across the columns would scan the connection.
+    affected = sa.union(
+        sa.select(col(WorkItem.id)).where(mine, col(WorkItem.external_id).in_(external_ids)),
+        sa.select(col(WorkItem.id)).where(mine, col(WorkItem.parent_external_id).in_(external_ids)),
+        sa.select(col(WorkItem.id)).where(mine, col(WorkItem.parent_key).in_(keys)),
+    )
     await session.exec(
         sa.update(WorkItem)
-        .where(
-            col(WorkItem.connection_id) == connection_id,
-            sa.or_(
-                col(WorkItem.external_id).in_(external_ids),
-                col(WorkItem.parent_external_id).in_(external_ids),
-                col(WorkItem.parent_key).in_(keys),
-            ),
-        )
+        .where(col(WorkItem.id).in_(affected))
         .values(parent_id=sa.func.coalesce(parent_by_id, parent_by_key))
     )
 

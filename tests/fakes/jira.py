@@ -292,6 +292,23 @@ class JiraSite:
         return out
 
 
+def populate(site: JiraSite, stories: int) -> None:
+    """Epics of 9 stories each; every third story has a sub-task; statuses vary."""
+    statuses = [TODO, IN_PROGRESS, DONE]
+    epic = ""
+    for n in range(stories):
+        if n % 9 == 0:
+            epic = site.add(kind="epic", labels=("okr",))
+        story = site.add(parent=epic, status=statuses[n % 3], points=[3, "5", None, 2.5][n % 4])
+        if n % 3 == 0:
+            site.add(kind="subtask", parent=story, status=statuses[(n + 1) % 3])
+
+
+def stories_for(issues: int) -> int:
+    """How many stories ``populate`` needs for about ``issues`` issues (13 per 9 stories)."""
+    return max(1, issues * 9 // 13)
+
+
 class JqlError(Exception):
     pass
 
@@ -519,3 +536,28 @@ def serve(site: JiraSite) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def main() -> None:
+    """Serve a generated site until killed: ``python -m tests.fakes.jira --issues N``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--issues", type=int, required=True)
+    parser.add_argument("--deployment", choices=["cloud", "datacenter"], default="cloud")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    site = JiraSite(cloud=args.deployment == "cloud")
+    populate(site, stories_for(args.issues))
+    uvicorn.run(
+        build_app(site),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Benchmark: a full Jira sync against the local Jira, against the floor of a bare download.
+
+    python -m bench.sync_jira                         # 10k and 100k, Cloud and Data Center,
+                                                      # SQLite and PostgreSQL
+    python -m bench.sync_jira --sizes 2000 --backends sqlite   # a smoke run
+
+For each deployment and size, a local Jira with that many issues runs in its own process.
+The floor is a bare httpx download of the same pages (the same searches, bulk fetches and
+changelogs, with nothing parsed into items or stored). Each okr-sync sync runs in a fresh
+process on a fresh database, so its peak RSS is its own. Results print as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from bench.common import create_postgres_database, drop_postgres_database, free_port, machine
+from connectors.jira.connector import BODY_CHUNK, DC_PAGE, DC_WINDOW, ID_PAGE, build_jql
+from connectors.jira.mapping import FieldIds
+from tests.fakes.jira import API_TOKEN, EMAIL, PAT
+
+ROOT = Path(__file__).resolve().parent.parent
+DISCOVERY_CALLS = 4
+
+
+def auth(cloud: bool) -> dict[str, str]:
+    if cloud:
+        return {
+            "Authorization": "Basic " + base64.b64encode(f"{EMAIL}:{API_TOKEN}".encode()).decode()
+        }
+    return {"Authorization": f"Bearer {PAT}"}
+
+
+def start_jira(issues: int, deployment: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "tests.fakes.jira", "--issues", str(issues),
+        "--deployment", deployment, "--port", str(port),
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/rest/api/2/serverInfo", timeout=1)
+            return proc, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the local Jira did not start")
+
+
+def minimum_calls(issues: int, cloud: bool) -> int:
+    if cloud:
+        return (
+            DISCOVERY_CALLS
+            + max(1, math.ceil(issues / ID_PAGE))
+            + 2 * math.ceil(issues / BODY_CHUNK)
+        )
+    return DISCOVERY_CALLS + max(1, math.ceil(issues / DC_PAGE))
+
+
+def bare_download(url: str, cloud: bool) -> tuple[float, int]:
+    """Fetch what the connector fetches and parse nothing beyond ids and times: the floor."""
+    zone = ZoneInfo("Europe/Berlin")  # the local Jira's user zone
+    # The same field list the connector asks for, so the same bytes cross the wire.
+    points = "customfield_10016" if cloud else "customfield_10002"
+    epic, parent = (None, None) if cloud else ("customfield_10100", "customfield_10200")
+    fields = FieldIds(points, epic, parent).requested()
+    start = time.perf_counter()
+    calls = 0
+    with httpx.Client(base_url=url, headers=auth(cloud), timeout=120) as client:
+        until = datetime.now(UTC)
+        if cloud:
+            jql = build_jql("", None, until, zone)
+            token = None
+            while True:
+                body: dict[str, Any] = {"jql": jql, "fields": ["id"], "maxResults": ID_PAGE}
+                if token:
+                    body["nextPageToken"] = token
+                found = client.post("/rest/api/3/search/jql", json=body).json()
+                ids = [i["id"] for i in found["issues"]]
+                for at in range(0, len(ids), BODY_CHUNK):
+                    chunk = ids[at : at + BODY_CHUNK]
+                    client.post(
+                        "/rest/api/3/issue/bulkfetch",
+                        json={"issueIdsOrKeys": chunk, "fields": fields},
+                    ).read()
+                    client.post(
+                        "/rest/api/3/changelog/bulkfetch",
+                        json={"issueIdsOrKeys": chunk, "fieldIds": ["status"]},
+                    ).read()
+                calls += 1 + 2 * math.ceil(len(ids) / BODY_CHUNK)
+                token = found.get("nextPageToken")
+                if found.get("isLast", True):
+                    break
+        else:
+            since: datetime | None = None
+            start_at = 0
+            while True:
+                params = {
+                    "jql": build_jql("", since, until, zone),
+                    "startAt": start_at,
+                    "maxResults": DC_PAGE,
+                    "fields": ",".join(fields),
+                    "expand": "changelog",
+                }
+                page = client.get("/rest/api/2/search", params=params).json()
+                calls += 1
+                issues = page["issues"]
+                start_at += len(issues)
+                if not issues or start_at >= page["total"]:
+                    break
+                if start_at + DC_PAGE > DC_WINDOW:
+                    last = issues[-1]["fields"]["updated"]
+                    since, start_at = datetime.strptime(last, "%Y-%m-%dT%H:%M:%S.%f%z"), 0
+    return time.perf_counter() - start, calls
+
+
+async def _sync_once(url: str, database_url: str, cloud: bool, workdir: Path) -> dict[str, Any]:
+    from service.connections import service as connections
+    from service.connections.schemas import ConnectionCreate
+    from service.db import Database
+    from service.migrate import upgrade
+    from service.services import open_services
+    from service.settings import Settings
+    from service.sync import service as syncs
+    from service.sync.engine import SyncEngine
+    from service.worker.inprocess import InProcessQueue
+
+    settings = Settings(data_dir=workdir, database_url=database_url)
+    db = Database.from_url(database_url)
+    await upgrade(db.engine)
+    async with open_services(settings, queue=InProcessQueue(eager=True), database=db) as services:
+        async with db.transaction() as session:
+            credentials = {"email": EMAIL, "api_token": API_TOKEN} if cloud else {"token": PAT}
+            data = ConnectionCreate(
+                provider="jira", name="bench", config={"url": url}, credentials=credentials
+            )
+            made = await connections.create(
+                session=session, registry=services.registry, vault=services.vault, data=data
+            )
+            connection = await connections.resolver.get(session, str(made.id))
+            run = await syncs.request_sync(session=session, connection=connection, mode="full")
+        start = time.perf_counter()
+        await SyncEngine(services).run(run.id)
+        wall = time.perf_counter() - start
+        async with db.transaction() as session:
+            done = await syncs.get_run(session=session, run_id=run.id)
+    await db.dispose()
+    return {"wall": wall, "status": done.status, "error": done.error, "fetched": done.fetched,
+            "api_calls": done.api_calls}  # fmt: skip
+
+
+def run_one(args: argparse.Namespace) -> None:
+    """Child process: one sync, then its figures (and its own peak RSS) as JSON."""
+    result = asyncio.run(
+        _sync_once(args.url, args.database_url, args.deployment == "cloud", Path(args.workdir))
+    )
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def measure(url: str, backend: str, cloud: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as workdir:
+        name = None
+        if backend == "sqlite":
+            database_url = f"sqlite:///{workdir}/bench.db"
+        else:
+            database_url, name = create_postgres_database()
+        command = [
+            sys.executable, "-m", "bench.sync_jira", "run-one", "--url", url,
+            "--database-url", database_url, "--deployment", "cloud" if cloud else "datacenter",
+            "--workdir", workdir,
+        ]  # fmt: skip
+        try:
+            out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+        finally:
+            if name:
+                drop_postgres_database(name)
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command")
+    one = sub.add_parser("run-one")
+    one.add_argument("--url", required=True)
+    one.add_argument("--database-url", required=True)
+    one.add_argument("--deployment", required=True)
+    one.add_argument("--workdir", required=True)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--deployments", nargs="+", default=["cloud", "datacenter"])
+    args = parser.parse_args()
+    if args.command == "run-one":
+        run_one(args)
+        return
+    print(f"Machine: {machine()}\n")
+    print(
+        "| deployment | issues | backend | wall s | items/s | floor s | wall / floor "
+        "| API calls | minimum | peak RSS MB |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for deployment in args.deployments:
+        cloud = deployment == "cloud"
+        for size in args.sizes:
+            proc, url = start_jira(size, deployment)
+            try:
+                bare_download(url, cloud)  # warm the server's caches once
+                floor, _ = bare_download(url, cloud)
+                for backend in args.backends:
+                    r = measure(url, backend, cloud)
+                    if r["status"] != "succeeded":
+                        raise SystemExit(f"sync failed: {r['error']}")
+                    print(
+                        f"| {deployment} | {r['fetched']} | {backend} | {r['wall']:.1f} "
+                        f"| {r['fetched'] / r['wall']:.0f} | {floor:.1f} | {r['wall'] / floor:.2f} "
+                        f"| {r['api_calls']} | {minimum_calls(r['fetched'], cloud)} "
+                        f"| {r['peak_rss_mb']:.0f} |",
+                        flush=True,
+                    )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
