@@ -10,7 +10,6 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -157,37 +156,63 @@ async def link_parents(
     """Point the page's items at their parents, and earlier children at parents in the page.
 
     A parent is found by its external id, or by its key where the provider names it only
-    so (Jira Data Center's Epic Link).
+    so (Jira Data Center's Epic Link). Every step is an indexed lookup, and only rows whose
+    parent changes are written: correlated subqueries here were planned badly on a table
+    growing under a large sync, before its statistics caught up.
     """
-    by_id = aliased(WorkItem)
-    by_key = aliased(WorkItem)
-    parent_by_id = (
-        select(by_id.id)
-        .where(
-            by_id.connection_id == WorkItem.connection_id,
-            by_id.external_id == WorkItem.parent_external_id,
-        )
-        .scalar_subquery()
-    )
-    parent_by_key = (
-        select(by_key.id)
-        .where(by_key.connection_id == WorkItem.connection_id, by_key.key == WorkItem.parent_key)
-        .order_by(col(by_key.deleted_at).is_not(None))
-        .limit(1)
-        .scalar_subquery()
-    )
     mine = col(WorkItem.connection_id) == connection_id
-    # A union of three indexed lookups: an OR across the columns would scan the connection.
     affected = sa.union(
         sa.select(col(WorkItem.id)).where(mine, col(WorkItem.external_id).in_(external_ids)),
         sa.select(col(WorkItem.id)).where(mine, col(WorkItem.parent_external_id).in_(external_ids)),
         sa.select(col(WorkItem.id)).where(mine, col(WorkItem.parent_key).in_(keys)),
+    ).subquery()
+    rows: list[tuple[uuid.UUID, str | None, str | None, uuid.UUID | None]] = list(
+        (
+            await session.exec(
+                select(
+                    WorkItem.id,
+                    WorkItem.parent_external_id,
+                    WorkItem.parent_key,
+                    WorkItem.parent_id,
+                ).where(col(WorkItem.id).in_(sa.select(affected.c.id)))
+            )
+        ).all()
     )
-    await session.exec(
-        sa.update(WorkItem)
-        .where(col(WorkItem.id).in_(affected))
-        .values(parent_id=sa.func.coalesce(parent_by_id, parent_by_key))
-    )
+    wanted_ids = {ext for _, ext, _, _ in rows if ext}
+    wanted_keys = {key for _, ext, key, _ in rows if key and not ext}
+    by_id: dict[str, uuid.UUID] = {}
+    if wanted_ids:
+        found = await session.exec(
+            select(WorkItem.external_id, WorkItem.id).where(
+                mine, col(WorkItem.external_id).in_(wanted_ids)
+            )
+        )
+        by_id = dict(found.all())
+    by_key: dict[str, uuid.UUID] = {}
+    if wanted_keys:
+        found_keys = await session.exec(
+            select(WorkItem.key, WorkItem.id)
+            .where(mine, col(WorkItem.key).in_(wanted_keys))
+            # A live item wins over a deleted one that once had the same key.
+            .order_by(col(WorkItem.deleted_at).is_not(None).desc())
+        )
+        by_key = dict(found_keys.all())
+    changes = []
+    for row_id, parent_external_id, parent_key, current in rows:
+        if parent_external_id:
+            parent = by_id.get(parent_external_id)
+        else:
+            parent = by_key.get(parent_key) if parent_key else None
+        if parent != current:
+            changes.append({"row_id": row_id, "new_parent": parent})
+    if changes:
+        table = cast(sa.Table, WorkItem.__table__)  # type: ignore[attr-defined]
+        await session.exec(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("row_id"))
+            .values(parent_id=sa.bindparam("new_parent")),
+            params=changes,
+        )
 
 
 async def mark_unseen_deleted(

@@ -58,6 +58,19 @@ class TestNormalize:
         item = normalize(raw, site=SITE, ids=FieldIds(epic_link="customfield_10014"), team_map={})
         assert (item.parent_external_id, item.parent_key) == (None, "EE-100")
 
+    def test_data_center_parent_link_puts_an_epic_under_its_initiative(self) -> None:
+        raw = issue("K5-4")  # an epic
+        raw["fields"]["customfield_10200"] = "K5-100"
+        ids = FieldIds(epic_link="customfield_10014", parent_link="customfield_10200")
+        item = normalize(raw, site=SITE, ids=ids, team_map={})
+        assert (item.kind, item.parent_key) == (Kind.epic, "K5-100")
+
+    def test_cloud_parent_wins_over_the_legacy_link_fields(self) -> None:
+        raw = issue("EE-25")
+        raw["fields"]["customfield_10014"] = "EE-999"
+        item = normalize(raw, site=SITE, ids=FieldIds(epic_link="customfield_10014"), team_map={})
+        assert (item.parent_external_id, item.parent_key) == (ISSUES["EE-1"]["id"], None)
+
     def test_story_points_from_the_configured_field_as_number_or_string(self) -> None:
         raw = issue("EE-1")
         ids = FieldIds(story_points="customfield_10024")

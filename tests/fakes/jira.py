@@ -130,6 +130,9 @@ class JiraSite:
     next_id: int = 10000
     numbers: Counter[str] = field(default_factory=Counter)
     result_window: int = 10_000  # Data Center's limit on startAt + maxResults
+    # Parsed update times and the search order, kept so a search does not re-sort the site.
+    updated: dict[str, datetime] = field(default_factory=dict)
+    _order: list[str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -214,6 +217,7 @@ class JiraSite:
         fields["resolution"] = {"id": "1", "name": resolution or "Done"} if done else None
         fields["resolutiondate"] = jira_time(when) if done else None
         fields["updated"] = jira_time(when.astimezone(_offset(fields["created"])))
+        self._changed(issue_id, when)
         if previous is not None and previous != status:
             self.histories[issue_id].append(
                 {
@@ -238,9 +242,25 @@ class JiraSite:
         stamp = self._tick()
         created = self.issues[issue_id]["fields"]["created"]
         self.issues[issue_id]["fields"]["updated"] = jira_time(stamp.astimezone(_offset(created)))
+        self._changed(issue_id, stamp)
 
     def delete(self, issue_id: str) -> None:
         del self.issues[issue_id]
+        del self.updated[issue_id]
+        self._order = None
+
+    def _changed(self, issue_id: str, when: datetime) -> None:
+        # Jira keeps millisecond precision.
+        self.updated[issue_id] = when.replace(microsecond=when.microsecond // 1000 * 1000)
+        self._order = None
+
+    def ordered(self) -> list[str]:
+        """Issue ids by (updated, key): what every search sorts by."""
+        if self._order is None:
+            self._order = sorted(
+                self.issues, key=lambda i: (self.updated[i], _key_order(self.issues[i]["key"]))
+            )
+        return self._order
 
     def fail(self, call: int, fault: Any) -> None:
         """Answer the ``call``-th request from now with ``fault``: (status, headers) or "reset"."""
@@ -256,18 +276,15 @@ class JiraSite:
         if order and order.strip() != "updated ASC, key ASC":
             raise JqlError(f"unsupported ORDER BY {order}")
         clauses = [c.strip() for c in re.split(r"\s+AND\s+", body) if c.strip()]
-        keep = list(self.issues)
+        keep = self.ordered()
         for clause in clauses:
             clause = clause.strip("()").strip()
             if m := re.fullmatch(r'updated (>=|<=) "(\d{4}/\d{2}/\d{2} \d{2}:\d{2})"', clause):
                 bound = datetime.strptime(m[2], "%Y/%m/%d %H:%M").replace(tzinfo=zone)
-                after = m[1] == ">="
-                keep = [
-                    i
-                    for i in keep
-                    if (_parse(self.issues[i]["fields"]["updated"]) >= bound) == after
-                    or _parse(self.issues[i]["fields"]["updated"]) == bound
-                ]
+                if m[1] == ">=":
+                    keep = [i for i in keep if self.updated[i] >= bound]
+                else:
+                    keep = [i for i in keep if self.updated[i] <= bound]
             elif m := re.fullmatch(r"project\s*=\s*(\w+)", clause):
                 keep = [i for i in keep if self.issues[i]["fields"]["project"]["key"] == m[1]]
             elif m := re.fullmatch(r"project in \(([\w, ]+)\)", clause):
@@ -275,13 +292,7 @@ class JiraSite:
                 keep = [i for i in keep if self.issues[i]["fields"]["project"]["key"] in wanted]
             else:
                 raise JqlError(f"Error in the JQL Query: cannot parse {clause!r}")
-        return sorted(
-            keep,
-            key=lambda i: (
-                _parse(self.issues[i]["fields"]["updated"]),
-                _key_order(self.issues[i]["key"]),
-            ),
-        )
+        return keep
 
     def shaped(self, issue_id: str, fields: list[str] | None) -> dict[str, Any]:
         raw = self.issues[issue_id]
