@@ -115,5 +115,4 @@ class WorkItem(SQLModel, table=True):
         sa.Index("ix_work_items_connection_id_parent_key", "connection_id", "parent_key"),
         # Parents named by key (Data Center's Epic Link) are looked up through this.
         sa.Index("ix_work_items_connection_id_key", "connection_id", "key"),
-        sa.Index("ix_work_items_kind_status_category", "kind", "status_category"),
     )

@@ -28,6 +28,7 @@ from connectors import AuthFailed, Connector, Page, Permanent, RateLimited, Tran
 from service.connections.service import build_connector
 from service.crypto import UndecryptableSecret
 from service.models import Connection, SyncRun
+from service.models.base import new_id
 from service.services import Services
 from service.sync import repository
 from service.worker.retry import RetryLater
@@ -64,7 +65,7 @@ def item_rows(
     for item in page.items:
         values = item.model_dump(mode="python")
         values.update(
-            id=uuid.uuid4(),
+            id=new_id(),  # time-ordered: new rows append to the primary key's index
             connection_id=connection_id,
             team_id=teams.get(item.team_key) if item.team_key else None,
             kind=item.kind.value,
