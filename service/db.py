@@ -45,8 +45,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
-        # 64 MiB of page cache: a sync's upserts touch several indexes per row.
-        cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -68,6 +66,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(full, **kwargs)
         _configure_sqlite(engine)
         return engine
+    # asyncpg prepares every statement, and PostgreSQL moves a prepared statement to a generic
+    # plan after a few runs. A generic plan made while a table was empty (the first sync of a
+    # connection) scans it; as the sync fills it, each page costs more. Custom plans see the
+    # parameters and the table as it is now, for a little planning time per statement.
+    kwargs.setdefault("connect_args", {}).setdefault("server_settings", {}).setdefault(
+        "plan_cache_mode", "force_custom_plan"
+    )
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

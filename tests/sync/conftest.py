@@ -7,6 +7,7 @@ import importlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import respx
 from service.app import create_app
 from service.db import Database
 from service.settings import Settings
+from service.worker.arq_queue import ArqQueue
 from service.worker.inprocess import InProcessQueue
 from tests.tracker import FakeTracker
 
@@ -34,6 +36,22 @@ def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+@asynccontextmanager
+async def started_app(
+    settings: Settings,
+    database: Database,
+    plugin: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    queue: InProcessQueue | ArqQueue,
+) -> AsyncIterator[Any]:
+    """The app with the example plugin on the path, started, on the given queue."""
+    monkeypatch.syspath_prepend(str(plugin))
+    importlib.invalidate_caches()
+    application = create_app(settings, database=database, queue=queue)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
 @pytest.fixture
 async def app(
     settings: Settings,
@@ -41,10 +59,8 @@ async def app(
     example_plugin: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Any]:
-    monkeypatch.syspath_prepend(str(example_plugin))
-    importlib.invalidate_caches()
-    application = create_app(settings, database=database, queue=InProcessQueue(eager=True))
-    async with application.router.lifespan_context(application):
+    queue = InProcessQueue(eager=True)
+    async with started_app(settings, database, example_plugin, monkeypatch, queue) as application:
         yield application
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,11 +12,11 @@ import pytest
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 
-from service.app import create_app
 from service.db import Database
 from service.settings import Settings
 from service.worker.arq_queue import ArqQueue
 from service.worker.arq_worker import functions
+from tests.sync.conftest import started_app
 from tests.sync.helpers import connect, portfolio, stored
 from tests.tracker import FakeTracker
 
@@ -44,10 +43,7 @@ async def app(
     queue: ArqQueue,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Any]:
-    monkeypatch.syspath_prepend(str(example_plugin))
-    importlib.invalidate_caches()
-    application = create_app(settings, database=database, queue=queue)
-    async with application.router.lifespan_context(application):
+    async with started_app(settings, database, example_plugin, monkeypatch, queue) as application:
         yield application
 
 

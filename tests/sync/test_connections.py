@@ -15,19 +15,23 @@ from tests.sync.helpers import connect
 from tests.tracker import BASE_URL, TOKEN, FakeTracker
 
 
+def connection_request(**overrides: object) -> dict[str, object]:
+    """A valid request to connect the example tracker, with some fields replaced."""
+    return {
+        "provider": "example",
+        "name": "tracker",
+        "config": {"base_url": BASE_URL},
+        "credentials": {"token": TOKEN},
+    } | overrides
+
+
 class TestCreateConnection:
     async def test_credentials_are_stored_encrypted_and_never_returned(
         self, admin: httpx.AsyncClient, database: Database
     ) -> None:
         response = await admin.post(
             "/v1/connections",
-            json={
-                "provider": "example",
-                "name": "tracker",
-                "config": {"base_url": BASE_URL},
-                "credentials": {"token": TOKEN},
-                "webhook_secret": "a-webhook-secret-of-some-length",
-            },
+            json=connection_request(webhook_secret="a-webhook-secret-of-some-length"),
         )
         assert response.status_code == 201, response.text
         made = response.json()
@@ -67,12 +71,7 @@ class TestCreateConnection:
     ) -> None:
         response = await admin.post(
             "/v1/connections",
-            json={
-                "provider": "example",
-                "name": "tracker",
-                "config": {"base_url": "ftp://nope", "page_size": 0},
-                "credentials": {"token": "secret-value-here"},
-            },
+            json=connection_request(config={"base_url": "ftp://nope", "page_size": 0}),
         )
         body = assert_problem(response, 422, "invalid-input")
         locs = sorted(tuple(e["loc"]) for e in body["errors"])
@@ -83,12 +82,7 @@ class TestCreateConnection:
     ) -> None:
         response = await admin.post(
             "/v1/connections",
-            json={
-                "provider": "example",
-                "name": "tracker",
-                "config": {"base_url": BASE_URL},
-                "credentials": {"token": ["s3cr3t-in-a-list"]},
-            },
+            json=connection_request(credentials={"token": ["s3cr3t-in-a-list"]}),
         )
         body = assert_problem(response, 422, "invalid-input")
         assert body["errors"][0]["loc"] == ["body", "credentials", "token"]
@@ -108,12 +102,7 @@ class TestCreateConnection:
         await connect(admin, "tracker")
         response = await admin.post(
             "/v1/connections",
-            json={
-                "provider": "example",
-                "name": "tracker",
-                "config": {"base_url": BASE_URL},
-                "credentials": {"token": TOKEN},
-            },
+            json=connection_request(),
         )
         assert_problem(response, 409, "conflict")
 
