@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -49,11 +49,8 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 
-def _run(coro: Awaitable[T]) -> T:
-    async def wrapper() -> T:
-        return await coro
-
-    return asyncio.run(wrapper())
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
 
 
 @asynccontextmanager
@@ -71,8 +68,10 @@ async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awa
         return await work(session)
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s %(message)s")
+def _configure_logging(settings: Settings, level: str | None = None) -> None:
+    logging.basicConfig(
+        level=level or settings.log_level, format="%(levelname)s %(name)s %(message)s"
+    )
 
 
 @app.command()
@@ -133,7 +132,7 @@ def sync(
 ) -> None:
     """Run a sync in the foreground, with progress."""
     settings = get_settings()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    _configure_logging(settings, "WARNING")  # the progress display is the output
     mode: SyncMode = "full" if full else "incremental"
 
     async def work() -> SyncRun:

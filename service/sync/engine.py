@@ -176,16 +176,13 @@ class SyncEngine:
         rows = item_rows(connection.id, run.id, page, teams, now)
         ids = [row["external_id"] for row in rows]
         existing = await repository.existing_items(session, connection.id, ids)
-        created = sum(1 for row in rows if row["external_id"] not in existing)
-        updated = sum(
-            1
-            for row in rows
-            if row["external_id"] in existing
-            and (
-                existing[row["external_id"]][0] != row["updated_at"]
-                or existing[row["external_id"]][1] is not None
-            )
-        )
+        created = updated = 0
+        for row in rows:
+            prior = existing.get(row["external_id"])
+            if prior is None:
+                created += 1
+            elif prior[0] != row["updated_at"] or prior[1] is not None:  # changed or revived
+                updated += 1
         await repository.upsert_items(session, rows)
         await repository.link_parents(session, connection.id, ids, [row["key"] for row in rows])
         return {"fetched": len(page.items), "created": created, "updated": updated}
@@ -196,15 +193,12 @@ class SyncEngine:
             deleted = 0
             if run.mode == "full":
                 deleted = await repository.mark_unseen_deleted(session, connection.id, run.id, now)
-            stored = await repository.get_run(session, run.id)
-            assert stored is not None
+            stored, stored_connection = await self._finish(
+                session, run, connection, "succeeded", now, api_calls
+            )
             if stored.lease_owner != self.worker:
                 raise LeaseLost
-            stored.status, stored.finished_at, stored.deleted = "succeeded", now, deleted
-            stored.api_calls += api_calls
-            stored.lease_owner = stored.lease_expires_at = None
-            stored_connection = await session.get(Connection, connection.id)
-            assert stored_connection is not None
+            stored.deleted = deleted
             # A config change during the run reset the cursor so that everything is
             # fetched again under the new config; advancing it now would undo that.
             config_unchanged = stored.started_at is None or (
@@ -212,8 +206,7 @@ class SyncEngine:
             )
             if stored.checkpoint is not None and config_unchanged:
                 stored_connection.cursor = stored.checkpoint
-            stored_connection.last_sync_status, stored_connection.last_sync_at = "succeeded", now
-            session.add_all([stored, stored_connection])
+            stored.lease_owner = stored.lease_expires_at = None
         logger.info(
             "sync.succeeded",
             extra={
@@ -226,6 +219,26 @@ class SyncEngine:
             },
         )
 
+    async def _finish(
+        self,
+        session: Any,
+        run: SyncRun,
+        connection: Connection,
+        status: str,
+        now: datetime,
+        api_calls: int,
+    ) -> tuple[SyncRun, Connection]:
+        """The run and its connection, re-read and marked with how the run ended."""
+        stored = await repository.get_run(session, run.id)
+        stored_connection = await session.get(Connection, connection.id)
+        assert stored is not None
+        assert stored_connection is not None
+        stored.status, stored.finished_at = status, now
+        stored.api_calls += api_calls
+        stored_connection.last_sync_status, stored_connection.last_sync_at = status, now
+        session.add_all([stored, stored_connection])
+        return stored, stored_connection
+
     async def _fail(
         self,
         run: SyncRun,
@@ -236,15 +249,11 @@ class SyncEngine:
         now = datetime.now(UTC)
         error = f"{type(exc).__name__}: {exc}"
         async with self.services.unit_of_work() as session:
-            stored = await repository.get_run(session, run.id)
-            stored_connection = await session.get(Connection, connection.id)
-            assert stored is not None
-            assert stored_connection is not None
-            stored.status, stored.finished_at, stored.error = "failed", now, error
-            stored.api_calls += self._unreported_calls(connector)
+            stored, _ = await self._finish(
+                session, run, connection, "failed", now, self._unreported_calls(connector)
+            )
+            stored.error = error
             stored.lease_owner = stored.lease_expires_at = None
-            stored_connection.last_sync_status, stored_connection.last_sync_at = "failed", now
-            session.add_all([stored, stored_connection])
         logger.warning("sync.failed", extra={"run_id": str(run.id), "error": error})
 
     async def _retry_or_fail(
