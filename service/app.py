@@ -17,10 +17,14 @@ from service.auth import service as auth
 from service.connections import router as connections
 from service.db import Database
 from service.errors import install_error_handlers
+from service.insights import router as insights
 from service.key_results import router as key_results
+from service.links import router as links
 from service.metrics import HttpMetrics, MetricsMiddleware
 from service.objectives import router as objectives
 from service.periods import router as periods
+from service.rollups import router as rollups
+from service.rules import router as rules
 from service.services import open_services
 from service.settings import Settings, get_settings
 from service.sync import router as sync_runs
@@ -107,6 +111,10 @@ def create_app(
         connections,
         sync_runs,
         work_items,
+        links,
+        rules,
+        rollups,
+        insights,
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(metrics_registry))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.errors import Conflict
+
+Ts = TypeVarTuple("Ts")
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -121,3 +123,10 @@ async def flush_or_conflict(session: AsyncSession, detail: str) -> None:
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(detail) from exc
+
+
+async def fetch_rows(session: AsyncSession, stmt: sa.Select[*Ts]) -> Sequence[sa.Row[*Ts]]:
+    """The rows of a Core select wider than sqlmodel's typed ``select`` overloads allow."""
+    await session.flush()  # as session.exec would, so the select sees pending changes
+    result = await (await session.connection()).execute(stmt)
+    return result.all()

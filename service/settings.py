@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     allow_private_webhook_urls: bool = False
     unlinked_grace_hours: float = Field(default=24.0, ge=0)
     default_category: Category = Category.heartbeat
+    # Insights: a KR with no check-in for this many days is stale; a team with more
+    # objectives than this in one period has too many to focus on.
+    stale_check_in_days: int = Field(default=14, ge=1, le=365)
+    max_objectives_per_team: int = Field(default=5, ge=1, le=100)
     log_level: str = "INFO"
 
     @field_validator("default_category")

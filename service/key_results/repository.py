@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.models import CheckIn, KeyResult, Objective
+from service.db import fetch_rows
+from service.models import CheckIn, EffectiveLink, KeyResult, Objective, WorkItem
 from service.pagination import PageParams
 
 
@@ -80,3 +82,50 @@ async def list_check_ins(
     stmt = select(CheckIn).where(CheckIn.key_result_id == key_result_id)
     result = await session.exec(page.apply(stmt, col(CheckIn.id), descending=True))
     return list(result.all())
+
+
+class LinkedEffort(NamedTuple):
+    """Effort of the live, non-canceled leaves counting toward a KR, weighted by share."""
+
+    done_count: float
+    all_count: float
+    done_points: float
+    all_points: float
+
+    def by(self, basis: str) -> tuple[float, float]:
+        if basis == "points":
+            return self.done_points, self.all_points
+        return self.done_count, self.all_count
+
+
+NO_EFFORT = LinkedEffort(0.0, 0.0, 0.0, 0.0)
+
+
+async def linked_efforts(
+    session: AsyncSession, key_result_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, LinkedEffort]:
+    """DESIGN section 3, item 8: done effort and all effort per KR, whatever the period."""
+    if not key_result_ids:
+        return {}
+    done = col(WorkItem.status_category) == "done"
+    share = col(EffectiveLink.share)
+    points = share * sa.func.coalesce(WorkItem.estimate, 0.0)
+    stmt = (
+        sa.select(
+            col(EffectiveLink.key_result_id),
+            sa.func.sum(sa.case((done, share), else_=0.0)),
+            sa.func.sum(share),
+            sa.func.sum(sa.case((done, points), else_=0.0)),
+            sa.func.sum(points),
+        )
+        .join(WorkItem, col(WorkItem.id) == EffectiveLink.work_item_id)
+        .where(
+            col(EffectiveLink.key_result_id).in_(key_result_ids),
+            col(WorkItem.is_leaf),
+            col(WorkItem.deleted_at).is_(None),
+            col(WorkItem.status_category) != "canceled",
+        )
+        .group_by(col(EffectiveLink.key_result_id))
+    )
+    rows = await fetch_rows(session, stmt)
+    return {kr: LinkedEffort(*(float(v or 0.0) for v in values)) for kr, *values in rows}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.derived import state as derived
 from service.errors import InvalidInput, NotFound
 from service.key_results import repository
 from service.key_results.progress import linked_progress, manual_progress
@@ -19,6 +21,7 @@ from service.key_results.schemas import (
     KeyResultUpdate,
     ProgressMode,
 )
+from service.links import service as links
 from service.models import CheckIn, KeyResult, Objective
 from service.pagination import Page, PageParams
 from service.periods import service as periods
@@ -28,30 +31,49 @@ from service.teams import service as teams
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def progress_of(key_result: KeyResult, latest: CheckIn | None) -> float:
+@dataclass(frozen=True, slots=True)
+class ProgressFacts:
+    """What the progress of a set of key results is computed from, read in two queries."""
+
+    latest: dict[uuid.UUID, CheckIn]
+    linked: dict[uuid.UUID, repository.LinkedEffort]
+
+    @classmethod
+    async def read(cls, session: AsyncSession, key_results: Sequence[KeyResult]) -> ProgressFacts:
+        ids = [kr.id for kr in key_results]
+        linked_ids = [kr.id for kr in key_results if kr.progress_mode == "linked"]
+        return cls(
+            latest=await repository.latest_check_ins(session, ids),
+            linked=await repository.linked_efforts(session, linked_ids),
+        )
+
+
+def progress_of(key_result: KeyResult, facts: ProgressFacts) -> float:
     if key_result.progress_mode == "linked":
-        # Linked progress comes from the work linked to the KR; with no work linked yet
-        # there is no done effort to count.
-        return linked_progress(done_effort=0.0, total_effort=0.0)
+        effort = facts.linked.get(key_result.id, repository.NO_EFFORT)
+        done, total = effort.by(key_result.progress_basis)
+        return linked_progress(done_effort=done, total_effort=total)
+    latest = facts.latest.get(key_result.id)
     current = latest.value if latest is not None else key_result.current_value
     return manual_progress(
         start=key_result.start_value, target=key_result.target_value, current=current
     )
 
 
-def out(key_result: KeyResult, latest: CheckIn | None) -> KeyResultOut:
+def out(key_result: KeyResult, facts: ProgressFacts) -> KeyResultOut:
+    latest = facts.latest.get(key_result.id)
     return KeyResultOut.model_validate(
         {
             **key_result.model_dump(),
-            "progress": progress_of(key_result, latest),
+            "progress": progress_of(key_result, facts),
             "last_check_in": CheckInOut.model_validate(latest) if latest else None,
         }
     )
 
 
 async def outs(session: AsyncSession, key_results: Sequence[KeyResult]) -> list[KeyResultOut]:
-    latest = await repository.latest_check_ins(session, [kr.id for kr in key_results])
-    return [out(kr, latest.get(kr.id)) for kr in key_results]
+    facts = await ProgressFacts.read(session, key_results)
+    return [out(kr, facts) for kr in key_results]
 
 
 async def get(*, session: AsyncSession, key_result_id: uuid.UUID) -> KeyResult:
@@ -80,7 +102,7 @@ async def create(*, session: AsyncSession, data: KeyResultCreate) -> KeyResultOu
     )
     session.add(key_result)
     await session.flush()
-    return out(key_result, None)
+    return (await outs(session, [key_result]))[0]
 
 
 async def update(
@@ -128,8 +150,12 @@ async def list_page(
 
 
 async def delete(*, session: AsyncSession, key_result: KeyResult) -> None:
+    """Delete the KR; work that counted toward it falls back to what its ancestors or the
+    classification rules say."""
+    linked = await links.sources_of(session, [key_result.id])
     await session.delete(key_result)
     await session.flush()
+    await derived.refresh(session, linked)
 
 
 async def check_in(

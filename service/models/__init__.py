@@ -2,14 +2,19 @@
 
 from service.models.base import metadata
 from service.models.okrs import CheckIn, KeyResult, Objective, Period, Team
+from service.models.portfolio import ClassificationRule, EffectiveLink, Link, LinkRule
 from service.models.sync import Connection, SyncRun, WorkItem
 from service.models.tokens import ApiToken
 
 __all__ = [
     "ApiToken",
     "CheckIn",
+    "ClassificationRule",
     "Connection",
+    "EffectiveLink",
     "KeyResult",
+    "Link",
+    "LinkRule",
     "Objective",
     "Period",
     "SyncRun",

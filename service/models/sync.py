@@ -103,6 +103,13 @@ class WorkItem(SQLModel, table=True):
     # The full-sync run that last saw the item: what a full run did not see was deleted.
     last_seen_run_id: uuid.UUID | None = Field(default=None)
     synced_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Derived state (service.derived), kept current on every write that can change it, so a
+    # roll-up is one aggregate query. `category` is null where the configured default applies;
+    # `decided_by_*` say which item's links, or which rule matching which item, decided.
+    is_leaf: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    category: str | None = Field(default=None, max_length=16)
+    decided_by_item_id: uuid.UUID | None = Field(default=None)
+    decided_by_rule_id: uuid.UUID | None = Field(default=None)
 
     __table_args__ = (
         sa.UniqueConstraint(
@@ -115,4 +122,11 @@ class WorkItem(SQLModel, table=True):
         sa.Index("ix_work_items_connection_id_parent_key", "connection_id", "parent_key"),
         # Parents named by key (Data Center's Epic Link) are looked up through this.
         sa.Index("ix_work_items_connection_id_key", "connection_id", "key"),
+        # Roll-ups read live leaves by when they were resolved.
+        sa.Index(
+            "ix_work_items_live_leaves_resolved_at",
+            "resolved_at",
+            sqlite_where=sa.text("is_leaf AND deleted_at IS NULL"),
+            postgresql_where=sa.text("is_leaf AND deleted_at IS NULL"),
+        ),
     )

@@ -7,13 +7,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.derived import state as derived
 from service.errors import Conflict, InvalidInput, NotFound
 from service.key_results import repository as key_results
 from service.key_results.progress import objective_progress
-from service.key_results.service import progress_of
-from service.models import Objective
+from service.key_results.service import ProgressFacts, progress_of
+from service.links import service as links
+from service.models import KeyResult, Objective
 from service.objectives import repository
 from service.objectives.schemas import ObjectiveCreate, ObjectiveOut, ObjectiveUpdate
 from service.pagination import Page, PageParams
@@ -26,10 +29,10 @@ async def outs(session: AsyncSession, objectives: Sequence[Objective]) -> list[O
     """Render objectives with progress, in a fixed number of queries whatever their count."""
     ids = [o.id for o in objectives]
     krs = await key_results.of_objectives(session, ids)
-    latest = await key_results.latest_check_ins(session, [kr.id for kr in krs])
+    facts = await ProgressFacts.read(session, krs)
     progress: dict[uuid.UUID, list[float]] = defaultdict(list)
     for kr in krs:
-        progress[kr.objective_id].append(progress_of(kr, latest.get(kr.id)))
+        progress[kr.objective_id].append(progress_of(kr, facts))
     period_names, team_keys = await repository.labels(
         session,
         {o.period_id for o in objectives},
@@ -139,5 +142,10 @@ async def delete(*, session: AsyncSession, objective: Objective) -> None:
     """Delete the objective with its key results and their check-ins."""
     if await repository.has_aligned_children(session, objective.id):
         raise Conflict("other objectives align to this one; re-align or delete them first")
+    key_results = await session.exec(
+        select(KeyResult.id).where(KeyResult.objective_id == objective.id)
+    )
+    linked = await links.sources_of(session, list(key_results.all()))
     await session.delete(objective)
     await session.flush()
+    await derived.refresh(session, linked)

@@ -27,8 +27,10 @@ import httpx
 from connectors import AuthFailed, Connector, Page, Permanent, RateLimited, Transient
 from service.connections.service import build_connector
 from service.crypto import UndecryptableSecret
+from service.derived import state as derived
 from service.models import Connection, SyncRun
 from service.models.base import new_id
+from service.rules.apply import apply_link_rules
 from service.services import Services
 from service.sync import repository
 from service.worker.retry import RetryLater
@@ -181,10 +183,17 @@ class SyncEngine:
             prior = existing.get(row["external_id"])
             if prior is None:
                 created += 1
-            elif prior[0] != row["updated_at"] or prior[1] is not None:  # changed or revived
-                updated += 1
+            else:
+                row["id"] = prior.id  # the upsert keeps the stored id
+                if prior.updated_at != row["updated_at"] or prior.deleted_at is not None:
+                    updated += 1  # changed or revived
         await repository.upsert_items(session, rows)
         await repository.link_parents(session, connection.id, ids, [row["key"] for row in rows])
+        touched = [row["id"] for row in rows]
+        await apply_link_rules(session, touched)
+        await derived.refresh(
+            session, touched, leafness_of=[p.parent_id for p in existing.values() if p.parent_id]
+        )
         return {"fetched": len(page.items), "created": created, "updated": updated}
 
     async def _succeed(self, run: SyncRun, connection: Connection, api_calls: int) -> None:
@@ -192,7 +201,9 @@ class SyncEngine:
         async with self.services.unit_of_work() as session:
             deleted = 0
             if run.mode == "full":
-                deleted = await repository.mark_unseen_deleted(session, connection.id, run.id, now)
+                gone = await repository.mark_unseen_deleted(session, connection.id, run.id, now)
+                await derived.refresh(session, gone)
+                deleted = len(gone)
             stored, stored_connection = await self._finish(
                 session, run, connection, "succeeded", now, api_calls
             )

@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.db import fetch_rows
 from service.models import Connection, SyncRun, Team, WorkItem
 from service.pagination import PageParams
 
@@ -113,14 +114,27 @@ async def interrupted_runs(session: AsyncSession, now: datetime) -> list[uuid.UU
     return list((await session.exec(stmt)).all())
 
 
+class Stored(NamedTuple):
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
 async def existing_items(
     session: AsyncSession, connection_id: uuid.UUID, external_ids: Collection[str]
-) -> dict[str, tuple[datetime, datetime | None]]:
-    """(updated_at, deleted_at) of the stored items among ``external_ids``."""
-    stmt = select(WorkItem.external_id, WorkItem.updated_at, WorkItem.deleted_at).where(
-        WorkItem.connection_id == connection_id, col(WorkItem.external_id).in_(external_ids)
+) -> dict[str, Stored]:
+    """What is stored of the items among ``external_ids``, by external id."""
+    stmt = sa.select(
+        col(WorkItem.external_id),
+        col(WorkItem.id),
+        col(WorkItem.parent_id),
+        col(WorkItem.updated_at),
+        col(WorkItem.deleted_at),
+    ).where(
+        col(WorkItem.connection_id) == connection_id, col(WorkItem.external_id).in_(external_ids)
     )
-    return {ext: (updated, deleted) for ext, updated, deleted in (await session.exec(stmt)).all()}
+    return {row[0]: Stored(*row[1:]) for row in await fetch_rows(session, stmt)}  # fmt: skip
 
 
 async def team_ids(session: AsyncSession, keys: Collection[str]) -> dict[str, uuid.UUID]:
@@ -217,7 +231,7 @@ async def link_parents(
 
 async def mark_unseen_deleted(
     session: AsyncSession, connection_id: uuid.UUID, run_id: uuid.UUID, now: datetime
-) -> int:
+) -> list[uuid.UUID]:
     """After a full run: every live item the run did not see is gone at the provider."""
     result = await session.exec(
         sa.update(WorkItem)
@@ -229,8 +243,9 @@ async def mark_unseen_deleted(
             ),
         )
         .values(deleted_at=now)
+        .returning(col(WorkItem.id))
     )
-    return result.rowcount
+    return list(result.scalars().all())
 
 
 async def due_connections(session: AsyncSession, now: datetime) -> list[Any]:

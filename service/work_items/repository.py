@@ -10,7 +10,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.models import Team, WorkItem
+from service.models import EffectiveLink, KeyResult, Team, WorkItem
 from service.pagination import PageParams
 
 _Parent = aliased(WorkItem)
@@ -46,6 +46,9 @@ async def list_page(
     parent_id: uuid.UUID | None,
     q: str | None,
     include_deleted: bool,
+    linked: bool | None = None,
+    category: str | None = None,
+    default: str = "heartbeat",
 ) -> list[Any]:
     stmt = _with_labels()
     if team_id is not None:
@@ -66,6 +69,16 @@ async def list_page(
                 sa.func.lower(WorkItem.key).like(pattern),
             )
         )
+    if linked is not None:
+        strategic = col(WorkItem.category) == "strategic"
+        stmt = stmt.where(
+            strategic if linked else sa.or_(~strategic, col(WorkItem.category).is_(None))
+        )
+    if category is not None:
+        matches = col(WorkItem.category) == category
+        stmt = stmt.where(
+            sa.or_(matches, col(WorkItem.category).is_(None)) if category == default else matches
+        )
     if not include_deleted:
         stmt = stmt.where(col(WorkItem.deleted_at).is_(None))
     return list((await session.exec(page.apply(stmt, col(WorkItem.id)))).all())
@@ -76,3 +89,14 @@ async def assign_team(session: AsyncSession, team_key: str, team_id: uuid.UUID |
     await session.exec(
         sa.update(WorkItem).where(col(WorkItem.team_key) == team_key).values(team_id=team_id)
     )
+
+
+async def effective_links(session: AsyncSession, item_id: uuid.UUID) -> list[Any]:
+    """(key result id, title, share) of the KRs the item's effort counts toward."""
+    stmt = (
+        select(EffectiveLink.key_result_id, KeyResult.title, EffectiveLink.share)
+        .join(KeyResult, col(KeyResult.id) == EffectiveLink.key_result_id)
+        .where(EffectiveLink.work_item_id == item_id)
+        .order_by(col(EffectiveLink.share).desc(), col(KeyResult.title))
+    )
+    return list((await session.exec(stmt)).all())

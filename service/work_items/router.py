@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 
 from connectors import Kind, StatusCategory
 from service.auth.dependencies import READ
-from service.deps import SessionDep
+from service.deps import SessionDep, SettingsDep
 from service.pagination import Page, PageDep
+from service.settings import Category
 from service.work_items import service
-from service.work_items.schemas import WorkItemOut
+from service.work_items.schemas import WorkItemDetail, WorkItemOut
 
 router = APIRouter(prefix="/v1/work-items", tags=["work items"])
 
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/v1/work-items", tags=["work items"])
 @router.get("", **READ)
 async def list_work_items(
     session: SessionDep,
+    settings: SettingsDep,
     page: PageDep,
     team: Annotated[str | None, Query(description="Team id or key.")] = None,
     connection: Annotated[str | None, Query(description="Connection id or name.")] = None,
@@ -28,6 +30,10 @@ async def list_work_items(
     parent_id: uuid.UUID | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in key or title.")] = None,
     include_deleted: bool = False,
+    linked: Annotated[
+        bool | None, Query(description="Only items whose effort counts toward a KR, or only not.")
+    ] = None,
+    category: Category | None = None,
 ) -> Page[WorkItemOut]:
     return await service.list_page(
         session=session,
@@ -39,10 +45,14 @@ async def list_work_items(
         parent_id=parent_id,
         q=q,
         include_deleted=include_deleted,
+        linked=linked,
+        category=category,
+        default=settings.default_category,
     )
 
 
 @router.get("/{item}", **READ)
-async def get_work_item(item: str, session: SessionDep) -> WorkItemOut:
-    """One item, by id or by key (PAY-12, ENG-42, acme/api#12)."""
-    return await service.get(session=session, ref=item)
+async def get_work_item(item: str, session: SessionDep, settings: SettingsDep) -> WorkItemDetail:
+    """One item, by id or by key (PAY-12, ENG-42, acme/api#12), with the key results its
+    effort counts toward, its category, and which links or rule decided it."""
+    return await service.get(session=session, ref=item, default=settings.default_category)

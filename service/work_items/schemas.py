@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
 from connectors import Kind, StatusCategory
 from service.schemas import ResponseModel
+from service.settings import Category
 
 
 class WorkItemOut(ResponseModel):
@@ -32,3 +34,37 @@ class WorkItemOut(ResponseModel):
     started_at: datetime | None
     resolved_at: datetime | None
     deleted_at: datetime | None
+    is_leaf: bool = Field(description="Leaves carry effort; parents' own estimates do not count.")
+    category: Category = Field(description="What the item's effort counts as (see `why`).")
+
+
+class ItemRef(ResponseModel):
+    id: uuid.UUID
+    key: str
+    title: str
+
+
+class RuleRef(ResponseModel):
+    id: uuid.UUID
+    name: str
+    priority: int
+
+
+class Why(ResponseModel):
+    """Which item's links, or which rule matching which item, decided the category."""
+
+    source: Literal["links", "rule", "default"]
+    item: ItemRef | None = Field(description="The item whose links or rule match decided.")
+    rule: RuleRef | None = Field(description="The classification rule that decided.")
+    explanation: str
+
+
+class EffectiveLinkOut(ResponseModel):
+    key_result_id: uuid.UUID
+    key_result: str = Field(description="The key result's title.")
+    share: float = Field(description="The part of the item's effort that counts toward the KR.")
+
+
+class WorkItemDetail(WorkItemOut):
+    links: list[EffectiveLinkOut] = Field(description="Effective links (DESIGN section 3, item 4).")
+    why: Why

@@ -1,0 +1,329 @@
+"""Derived state: what each work item's effort counts toward, and why (DESIGN section 3).
+
+For every item: whether it is a leaf (item 1); its effective links, taken from the nearest item
+on the way up that has links, with each KR's share of the weights (item 4); otherwise the
+category of the highest-priority classification rule that matches it or an ancestor, nearest
+first (item 5), or none where the configured default applies. Deleted items carry no links and
+match no rules; items below them still inherit through them.
+
+Everything a write can change lies in the subtrees below the items it touched, so a write
+recomputes exactly those subtrees, top-down, and stores only what changed. A roll-up is then
+one aggregate over stored columns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.db import fetch_rows
+from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
+from service.rules.matching import SUBJECT_COLUMNS, Matcher, Subject, subject_of
+
+CHUNK = 5000
+T = TypeVar("T")
+
+
+def chunks(values: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass(slots=True)
+class Node:
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    deleted: bool
+    subject: Subject
+    stored: tuple[bool, str | None, uuid.UUID | None, uuid.UUID | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: uuid.UUID
+    category: str
+    matches: Matcher
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an item passes down to its children."""
+
+    link_source: uuid.UUID | None = None
+    links: tuple[tuple[uuid.UUID, float], ...] = ()
+    # For each rule that matched an item on the way up: the nearest such item.
+    nearest: Mapping[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+
+
+EMPTY = Context()
+
+_NODE_COLUMNS = (
+    col(WorkItem.id),
+    col(WorkItem.parent_id),
+    col(WorkItem.deleted_at),
+    col(WorkItem.is_leaf),
+    col(WorkItem.category),
+    col(WorkItem.decided_by_item_id),
+    col(WorkItem.decided_by_rule_id),
+    *SUBJECT_COLUMNS,
+)
+
+
+def _node(row: Sequence[Any]) -> Node:
+    item_id, parent_id, deleted_at, is_leaf, category, by_item, by_rule = row[:7]
+    return Node(
+        id=item_id,
+        parent_id=parent_id,
+        deleted=deleted_at is not None,
+        subject=subject_of(row[7:]),
+        stored=(bool(is_leaf), category, by_item, by_rule),
+    )
+
+
+async def _load(session: AsyncSession, condition: Any) -> list[Node]:
+    rows = await fetch_rows(session, sa.select(*_NODE_COLUMNS).where(condition))
+    return [_node(row) for row in rows]
+
+
+async def _subtrees(session: AsyncSession, roots: Collection[uuid.UUID]) -> dict[uuid.UUID, Node]:
+    """The roots and every item below them."""
+    nodes: dict[uuid.UUID, Node] = {}
+    level: list[uuid.UUID] = list(roots)
+    first = True
+    while level:
+        found: list[Node] = []
+        for batch in chunks(level):
+            column = col(WorkItem.id) if first else col(WorkItem.parent_id)
+            found.extend(await _load(session, column.in_(batch)))
+        first = False
+        level = []
+        for node in found:
+            if node.id not in nodes:  # a cycle in provider data ends here
+                nodes[node.id] = node
+                level.append(node.id)
+    return nodes
+
+
+async def _ancestors(session: AsyncSession, nodes: dict[uuid.UUID, Node]) -> dict[uuid.UUID, Node]:
+    above: dict[uuid.UUID, Node] = {}
+    wanted = {n.parent_id for n in nodes.values() if n.parent_id and n.parent_id not in nodes}
+    while wanted:
+        for batch in chunks(wanted):
+            for node in await _load(session, col(WorkItem.id).in_(batch)):
+                above[node.id] = node
+        wanted = {
+            n.parent_id
+            for n in above.values()
+            if n.parent_id and n.parent_id not in nodes and n.parent_id not in above
+        }
+        wanted -= above.keys()
+    return above
+
+
+async def _own_links(
+    session: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[tuple[uuid.UUID, float], ...]]:
+    links: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
+    for batch in chunks(ids):
+        rows = await session.exec(
+            select(Link.work_item_id, Link.key_result_id, Link.weight).where(
+                col(Link.work_item_id).in_(batch)
+            )
+        )
+        for item_id, key_result_id, weight in rows.all():
+            links[item_id].append((key_result_id, weight))
+    return {item_id: tuple(sorted(pairs)) for item_id, pairs in links.items()}
+
+
+async def classification_rules(session: AsyncSession) -> list[Rule]:
+    """Highest priority first; among equals, the rule created first."""
+    rows = await session.exec(
+        select(ClassificationRule).order_by(
+            col(ClassificationRule.priority).desc(), col(ClassificationRule.id)
+        )
+    )
+    return [Rule(r.id, r.category, Matcher.of(r.match)) for r in rows.all()]
+
+
+def _step(
+    context: Context,
+    node: Node,
+    links: Mapping[uuid.UUID, tuple[tuple[uuid.UUID, float], ...]],
+    rules: Sequence[Rule],
+) -> Context:
+    if node.deleted:
+        return context
+    own = links.get(node.id)
+    matched = [rule.id for rule in rules if rule.matches(node.subject)]
+    if not own and not matched:
+        return context
+    nearest = context.nearest
+    if matched:
+        nearest = {**nearest, **dict.fromkeys(matched, node.id)}
+    if own:
+        return Context(node.id, own, nearest)
+    return Context(context.link_source, context.links, nearest)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    category: str | None
+    by_item: uuid.UUID | None
+    by_rule: uuid.UUID | None
+    shares: tuple[tuple[uuid.UUID, float], ...]
+
+
+def decide(context: Context, rules: Sequence[Rule]) -> Decision:
+    if context.links:
+        total = sum(weight for _, weight in context.links)
+        shares = tuple((kr, weight / total) for kr, weight in context.links)
+        return Decision("strategic", context.link_source, None, shares)
+    for rule in rules:
+        item = context.nearest.get(rule.id)
+        if item is not None:
+            return Decision(rule.category, item, rule.id, ())
+    return Decision(None, None, None, ())
+
+
+def _contexts(
+    nodes: Mapping[uuid.UUID, Node],
+    links: Mapping[uuid.UUID, tuple[tuple[uuid.UUID, float], ...]],
+    rules: Sequence[Rule],
+) -> dict[uuid.UUID, Context]:
+    """Each node's context, parents before children, whatever order the nodes come in."""
+    contexts: dict[uuid.UUID, Context] = {}
+    for start in nodes:
+        chain: list[Node] = []
+        current: uuid.UUID | None = start
+        seen: set[uuid.UUID] = set()
+        while current is not None and current in nodes and current not in contexts:
+            if current in seen:  # a cycle: treat where it closes as a root
+                break
+            seen.add(current)
+            chain.append(nodes[current])
+            current = nodes[current].parent_id
+        inherited = contexts.get(current, EMPTY) if current is not None else EMPTY
+        for node in reversed(chain):
+            inherited = _step(inherited, node, links, rules)
+            contexts[node.id] = inherited
+    return contexts
+
+
+async def _stored_shares(
+    session: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[tuple[uuid.UUID, float], ...]]:
+    shares: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
+    for batch in chunks(ids):
+        rows = await session.exec(
+            select(EffectiveLink.work_item_id, EffectiveLink.key_result_id, EffectiveLink.share)
+            .where(col(EffectiveLink.work_item_id).in_(batch))
+        )  # fmt: skip
+        for item_id, key_result_id, share in rows.all():
+            shares[item_id].append((key_result_id, share))
+    return {item_id: tuple(sorted(pairs)) for item_id, pairs in shares.items()}
+
+
+def _table(model: Any) -> sa.Table:
+    return cast(sa.Table, model.__table__)
+
+
+async def refresh(
+    session: AsyncSession,
+    roots: Collection[uuid.UUID],
+    *,
+    leafness_of: Collection[uuid.UUID] = (),
+) -> int:
+    """Recompute the derived state of ``roots`` and everything below them, and whether their
+    parents and the items in ``leafness_of`` (former parents) are still leaves. Returns how
+    many items below the roots changed."""
+    if not roots and not leafness_of:
+        return 0
+    nodes = await _subtrees(session, set(roots))
+    above = await _ancestors(session, nodes)
+    everything = {**above, **nodes}
+    links = await _own_links(session, everything)
+    rules = await classification_rules(session)
+    contexts = _contexts(everything, links, rules)
+
+    live_children: set[uuid.UUID] = {
+        n.parent_id for n in nodes.values() if n.parent_id is not None and not n.deleted
+    }
+    stored_shares = await _stored_shares(session, nodes)
+    changed_rows: list[dict[str, Any]] = []
+    changed_shares: dict[uuid.UUID, tuple[tuple[uuid.UUID, float], ...]] = {}
+    for node in nodes.values():
+        decision = decide(contexts[node.id], rules)
+        state = (
+            node.id not in live_children,
+            decision.category,
+            decision.by_item,
+            decision.by_rule,
+        )
+        if state != node.stored:
+            changed_rows.append(
+                {
+                    "node_id": node.id,
+                    "is_leaf": state[0],
+                    "category": state[1],
+                    "by_item": state[2],
+                    "by_rule": state[3],
+                }
+            )
+        if tuple(sorted(decision.shares)) != stored_shares.get(node.id, ()):
+            changed_shares[node.id] = decision.shares
+    items = _table(WorkItem)
+    if changed_rows:
+        await session.exec(
+            sa.update(items)
+            .where(items.c.id == sa.bindparam("node_id"))
+            .values(
+                is_leaf=sa.bindparam("is_leaf"),
+                category=sa.bindparam("category"),
+                decided_by_item_id=sa.bindparam("by_item"),
+                decided_by_rule_id=sa.bindparam("by_rule"),
+            ),
+            params=changed_rows,
+        )
+    if changed_shares:
+        effective = _table(EffectiveLink)
+        for batch in chunks(changed_shares):
+            await session.exec(sa.delete(effective).where(effective.c.work_item_id.in_(batch)))
+        rows = [
+            {"work_item_id": item_id, "key_result_id": kr, "share": share}
+            for item_id, shares in changed_shares.items()
+            for kr, share in shares
+        ]
+        if rows:
+            await session.exec(sa.insert(effective), params=rows)
+    # The parents of the roots may have gained or lost their last live child.
+    parents = {nodes[r].parent_id for r in roots if r in nodes}
+    others = {i for i in (*leafness_of, *parents) if i is not None} - nodes.keys()
+    if others:
+        await refresh_leafness(session, others)
+    return len({row["node_id"] for row in changed_rows} | changed_shares.keys())
+
+
+async def refresh_leafness(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
+    """Whether each of ``ids`` still has a live child."""
+    items = _table(WorkItem)
+    child = items.alias("child")
+    has_live_child = sa.exists().where(
+        child.c.parent_id == items.c.id, child.c.deleted_at.is_(None)
+    )
+    for batch in chunks(ids):
+        await session.exec(
+            sa.update(items).where(items.c.id.in_(batch)).values(is_leaf=~has_live_child)
+        )

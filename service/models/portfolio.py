@@ -1,0 +1,83 @@
+"""Links from work to key results, the rules that make links and classify work, and the
+state derived from them that roll-ups read (DESIGN section 3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from service.models.base import UTCDateTime, new_id, utcnow
+
+
+class LinkRule(SQLModel, table=True):
+    __tablename__ = "link_rules"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(default="", max_length=200)
+    match: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    key_result_id: uuid.UUID = Field(foreign_key="key_results.id", index=True, ondelete="CASCADE")
+    weight: float = 1.0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    __table_args__ = (sa.CheckConstraint("weight > 0", name="weight_positive"),)
+
+
+class Link(SQLModel, table=True):
+    __tablename__ = "links"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    key_result_id: uuid.UUID = Field(foreign_key="key_results.id", index=True, ondelete="CASCADE")
+    work_item_id: uuid.UUID = Field(foreign_key="work_items.id", index=True, ondelete="CASCADE")
+    weight: float = 1.0
+    origin: str = Field(default="manual", max_length=16)
+    # Set for links a rule made: they go when the rule goes or stops matching.
+    link_rule_id: uuid.UUID | None = Field(
+        default=None, foreign_key="link_rules.id", index=True, ondelete="CASCADE"
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    __table_args__ = (
+        # One link per item and KR: a manual link takes the place of a rule's.
+        sa.UniqueConstraint("key_result_id", "work_item_id", name="uq_links_key_result_work_item"),
+        sa.CheckConstraint("weight > 0", name="weight_positive"),
+        sa.CheckConstraint("origin IN ('manual', 'rule')", name="origin"),
+        sa.CheckConstraint(
+            "(origin = 'rule') = (link_rule_id IS NOT NULL)", name="rule_links_name_their_rule"
+        ),
+    )
+
+
+class ClassificationRule(SQLModel, table=True):
+    __tablename__ = "classification_rules"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(default="", max_length=200)
+    match: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    priority: int = 0
+    category: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint("category IN ('improvement', 'heartbeat')", name="category"),
+    )
+
+
+class EffectiveLink(SQLModel, table=True):
+    """A KR a work item's effort counts toward, with the share of that effort (section 3,
+    item 4): derived from the nearest linked item on the way up, kept current on writes."""
+
+    __tablename__ = "effective_links"
+
+    work_item_id: uuid.UUID = Field(
+        foreign_key="work_items.id", primary_key=True, ondelete="CASCADE"
+    )
+    key_result_id: uuid.UUID = Field(
+        foreign_key="key_results.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    share: float

@@ -1,0 +1,107 @@
+"""Applying rules to stored items: which items a rule's match selects, and the links that link
+rules make (DESIGN section 4: rules apply to the items already stored, not only to new ones)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.db import fetch_rows
+from service.derived.state import chunks
+from service.models import Link, LinkRule, WorkItem
+from service.models.base import new_id, utcnow
+from service.rules.matching import SUBJECT_COLUMNS, Matcher, prefilter, subject_of
+
+SCAN_BATCH = 10_000
+
+
+async def matching_items(
+    session: AsyncSession, match: Mapping[str, Sequence[str]]
+) -> set[uuid.UUID]:
+    """Live items the match selects: SQL narrows the rows read, the Matcher decides."""
+    matcher = Matcher.of(match)
+    found: set[uuid.UUID] = set()
+    stmt = (
+        sa.select(col(WorkItem.id), *SUBJECT_COLUMNS)
+        .where(col(WorkItem.deleted_at).is_(None), *prefilter(match))
+        .execution_options(yield_per=SCAN_BATCH)
+    )
+    result = await session.stream(stmt)
+    async for partition in result.partitions():
+        for row in partition:
+            if matcher(subject_of(row[1:])):
+                found.add(row[0])
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    id: uuid.UUID
+    key_result_id: uuid.UUID
+    weight: float
+    matches: Matcher
+
+
+async def apply_link_rules(
+    session: AsyncSession, item_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Make the rule-made links of ``item_ids`` what the link rules say now; returns the items
+    whose links changed. Where several rules link one item to the same KR, the rule created
+    first makes the link; a manual link to that KR takes precedence over every rule."""
+    rows = await session.exec(select(LinkRule).order_by(col(LinkRule.id)))
+    rules = [_Rule(r.id, r.key_result_id, r.weight, Matcher.of(r.match)) for r in rows.all()]
+    changed: set[uuid.UUID] = set()
+    links = cast(sa.Table, Link.__table__)  # type: ignore[attr-defined]
+    for batch in chunks(item_ids):
+        stmt = sa.select(
+            col(Link.id), col(Link.work_item_id), col(Link.key_result_id), col(Link.origin),
+            col(Link.link_rule_id), col(Link.weight),
+        ).where(col(Link.work_item_id).in_(batch))  # fmt: skip
+        existing: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, str, Any, float]] = {
+            (item, kr): (link_id, origin, rule_id, weight)
+            for link_id, item, kr, origin, rule_id, weight in await fetch_rows(session, stmt)
+        }
+        wanted: dict[tuple[uuid.UUID, uuid.UUID], _Rule] = {}
+        if rules:
+            subjects = sa.select(col(WorkItem.id), *SUBJECT_COLUMNS).where(
+                col(WorkItem.id).in_(batch)
+            )
+            for row in await fetch_rows(session, subjects):
+                subject = subject_of(row[1:])
+                for rule in rules:
+                    if (row[0], rule.key_result_id) not in wanted and rule.matches(subject):
+                        wanted[(row[0], rule.key_result_id)] = rule
+        stale = [
+            link_id
+            for pair, (link_id, origin, rule_id, weight) in existing.items()
+            if origin == "rule"
+            and (pair not in wanted or (wanted[pair].id, wanted[pair].weight) != (rule_id, weight))
+        ]
+        if stale:
+            await session.exec(sa.delete(links).where(links.c.id.in_(stale)))
+        stale_set = set(stale)
+        now = utcnow()
+        fresh: list[dict[str, Any]] = [
+            {
+                "id": new_id(),
+                "created_at": now,
+                "work_item_id": item,
+                "key_result_id": kr,
+                "weight": rule.weight,
+                "origin": "rule",
+                "link_rule_id": rule.id,
+            }
+            for (item, kr), rule in wanted.items()
+            if (item, kr) not in existing or existing[(item, kr)][0] in stale_set
+        ]
+        if fresh:
+            await session.exec(sa.insert(links), params=fresh)
+        changed.update(item for (item, _), v in existing.items() if v[0] in stale_set)
+        changed.update(row["work_item_id"] for row in fresh)
+    return changed
