@@ -16,7 +16,7 @@ from service.key_results import repository as key_results
 from service.models import KeyResult, Link, Objective, Period, WorkItem
 from service.rollups import queries
 from service.rollups.queries import Basis, Scope
-from service.rollups.service import Tally, TeamTree, period_ref, team_ref
+from service.rollups.service import Tally, TeamTree, period_ref, resolve_scope, team_ref
 from service.rollups.windows import Window
 from service.settings import Settings
 
