@@ -130,6 +130,7 @@ async def by_key_result(session: AsyncSession, scope: Scope) -> Sequence[KeyResu
             sa.func.count(),
             sa.func.sum(effort * col(EffectiveLink.share)),
         )
+        .select_from(WorkItem)
         .join(EffectiveLink, col(EffectiveLink.work_item_id) == WorkItem.id)
         .where(*conditions)
         .group_by(col(EffectiveLink.key_result_id))
