@@ -46,11 +46,16 @@ async def _objectives(
     rows = await session.exec(
         select(Objective).where(Objective.period_id == period.id).order_by(col(Objective.id))
     )
-    objectives = [o for o in rows.all() if _in_scope(o.team_id, team_ids)]
+    everything = list(rows.all())
+    company_level = any(o.team_id is None for o in everything)
+    objectives = [o for o in everything if _in_scope(o.team_id, team_ids)]
     per_team: dict[uuid.UUID | None, list[Objective]] = defaultdict(list)
     for objective in objectives:
         per_team[objective.team_id].append(objective)
-        if objective.team_id is not None and objective.parent_id is None:
+        team = tree.teams[objective.team_id] if objective.team_id else None
+        # Something to align to: the parent team's objectives, or the company's.
+        could_align = team is not None and (team.parent_id is not None or company_level)
+        if could_align and objective.parent_id is None:
             report.add(
                 Finding(
                     type="objective_not_aligned",

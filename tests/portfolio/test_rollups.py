@@ -34,7 +34,8 @@ class TestWhichLeavesCount:
         assert body["total"] == 6.0
         assert efforts(body) == {"strategic": 0.0, "improvement": 0.0, "heartbeat": 6.0}
         assert body["categories"]["heartbeat"]["share"] == 1.0
-        assert body["period"]["name"] == "2026-Q4" and body["team"] is None
+        assert body["period"]["name"] == "2026-Q4"
+        assert body["team"] is None
 
     async def test_include_open_adds_open_leaves_created_before_the_end(
         self, admin: httpx.AsyncClient, tracker: FakeTracker
@@ -117,7 +118,8 @@ class TestLinksAndRules:
         s1 = (await admin.get("/v1/work-items/PAY-s1")).json()
         s2 = (await admin.get("/v1/work-items/PAY-s2")).json()
         assert [lk["key_result"] for lk in s1["links"]] == ["Revenue 10M"]
-        assert s1["why"]["source"] == "links" and s1["why"]["item"]["key"] == "PAY-s1"
+        assert s1["why"]["source"] == "links"
+        assert s1["why"]["item"]["key"] == "PAY-s1"
         assert [(lk["key_result"], lk["share"]) for lk in s2["links"]] == [("Conversion +2pt", 1.0)]
         assert s2["why"]["item"]["key"] == "PAY-E1"
         assert "ancestor PAY-E1" in s2["why"]["explanation"]
@@ -240,7 +242,8 @@ class TestTeamsAndProgress:
     ) -> None:
         await build(admin, tracker)
         body = await rollup(admin, team="payments")
-        assert body["team"]["key"] == "payments" and body["total"] == 3.0  # s1, s2, b1
+        assert body["team"]["key"] == "payments"
+        assert body["total"] == 3.0
         assert [(t["team"]["key"], t["total"]) for t in body["teams"]] == [("checkout", 1.0)]
         company = await rollup(admin, team="company")
         assert [(t["team"]["key"], t["total"]) for t in company["teams"]] == [
@@ -290,7 +293,8 @@ class TestTrendAndCsv:
         weeks = (await admin.get("/v1/rollups/trend", params={"period": "2026-Q4"})).json()
         points = weeks["points"]
         assert (points[0]["start"], points[0]["end"]) == ("2026-10-01", "2026-10-05")
-        assert points[-1]["end"] == "2027-01-01" and len(points) == 14
+        assert points[-1]["end"] == "2027-01-01"
+        assert len(points) == 14
         assert sum(p["total"] for p in points) == 6.0
         first = points[0]
         assert first["total"] == 1.0  # x1, resolved 2026-10-01T01:00Z
@@ -368,3 +372,23 @@ class TestBadInput:
         )
         missing_kr = {"match": {"labels": ["x"]}, "key_result_id": world.objectives["pay"]["id"]}
         assert_problem(await admin.post("/v1/link-rules", json=missing_kr), 422, "invalid-input")
+
+
+class TestWorkItemFilters:
+    async def test_by_linked_and_by_category(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker
+    ) -> None:
+        world = await build(admin, tracker)
+        await link(admin, world.krs["revenue"], "PAY-E1")
+        await classify(admin, "improvement", labels=["debt"])
+
+        async def keys(**params: Any) -> set[str]:
+            response = await admin.get("/v1/work-items", params={"limit": 100, **params})
+            assert response.status_code == 200, response.text
+            return {i["key"] for i in response.json()["items"]}
+
+        strategic = {"PAY-E1", "PAY-s1", "PAY-s2", "PAY-s3", "PAY-s4", "PAY-s5"}
+        assert await keys(linked="true") == strategic
+        assert await keys(category="improvement") == {"PLT-t2"}
+        assert await keys(category="heartbeat") == {"CHK-b1", "PLT-E2", "PLT-t1", "PLT-x1"}
+        assert len(await keys(linked="false")) == 5

@@ -79,7 +79,8 @@ async def build(admin: httpx.AsyncClient, tracker: FakeTracker) -> World:
         objectives={"grow": grow, "pay": pay},
     )
     await world.resync(admin, "full")
-    assert company and payments
+    assert company
+    assert payments
     return world
 
 
