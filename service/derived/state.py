@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import fetch_rows
+from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.rules.matching import SUBJECT_COLUMNS, Matcher, Subject, subject_of
 
@@ -313,6 +314,15 @@ async def refresh(
     others = {i for i in (*leafness_of, *parents) if i is not None} - nodes.keys()
     if others:
         await refresh_leafness(session, others)
+    # Linked progress changes with any leaf's status, estimate, leafness or links below the
+    # roots, and with the leafness of their parents.
+    touched = {kr for shares in stored_shares.values() for kr, _ in shares}
+    touched |= {kr for shares in changed_shares.values() for kr, _ in shares}
+    touched |= {
+        kr for shares in (await _stored_shares(session, others)).values() for kr, _ in shares
+    }
+    if touched:
+        await efforts.recompute(session, touched)
     return len({row["node_id"] for row in changed_rows} | changed_shares.keys())
 
 

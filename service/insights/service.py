@@ -54,13 +54,14 @@ async def _objectives(
         per_team[objective.team_id].append(objective)
         team = tree.teams[objective.team_id] if objective.team_id else None
         # Something to align to: the parent team's objectives, or the company's.
-        could_align = team is not None and (team.parent_id is not None or company_level)
-        if could_align and objective.parent_id is None:
+        if team is None or objective.parent_id is not None:
+            continue
+        if team.parent_id is not None or company_level:
             report.add(
                 Finding(
                     type="objective_not_aligned",
                     message=f"objective {objective.title!r} aligns to no parent objective",
-                    team=team_ref(tree.teams[objective.team_id]),
+                    team=team_ref(team),
                     objective=Named(id=objective.id, title=objective.title),
                 )
             )
@@ -175,7 +176,9 @@ async def _shares(
     team_ids: set[uuid.UUID] | None, basis: Basis, settings: Settings,
 ) -> None:  # fmt: skip
     window = Window(period.start, period.end)
-    rows = await queries.by_category_and_team(session, Scope(window, basis, False, None))
+    rows, _ = await queries.aggregate(
+        session, Scope(window, basis, False, None), by_key_result=False
+    )
     for team in tree.teams.values():
         if team.strategic_target is None or not _in_scope(team.id, team_ids):
             continue

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import fetch_rows
-from service.models import CheckIn, EffectiveLink, KeyResult, Objective, WorkItem
+from service.models import CheckIn, KeyResult, KeyResultEffort, Objective
 from service.pagination import PageParams
 
 
@@ -76,6 +76,33 @@ async def latest_check_ins(
     return {row.key_result_id: row for row in result}
 
 
+async def latest_values(
+    session: AsyncSession, key_result_ids: Collection[uuid.UUID] | None
+) -> dict[uuid.UUID, float]:
+    """The value of each key result's newest check-in (of every KR, for None)."""
+    if key_result_ids is not None and not key_result_ids:
+        return {}
+    among = [] if key_result_ids is None else [col(CheckIn.key_result_id).in_(key_result_ids)]
+    ranked = (
+        sa.select(
+            col(CheckIn.key_result_id),
+            col(CheckIn.value),
+            sa.func.row_number()
+            .over(
+                partition_by=col(CheckIn.key_result_id),
+                order_by=(col(CheckIn.created_at).desc(), col(CheckIn.id).desc()),
+            )
+            .label("rank"),
+        )
+        .where(*among)
+        .subquery()
+    )
+    rows = await session.exec(
+        select(ranked.c.key_result_id, ranked.c.value).where(ranked.c.rank == 1)
+    )
+    return dict(rows.all())
+
+
 async def list_check_ins(
     session: AsyncSession, page: PageParams, key_result_id: uuid.UUID
 ) -> list[CheckIn]:
@@ -102,30 +129,17 @@ NO_EFFORT = LinkedEffort(0.0, 0.0, 0.0, 0.0)
 
 
 async def linked_efforts(
-    session: AsyncSession, key_result_ids: Collection[uuid.UUID]
+    session: AsyncSession, key_result_ids: Collection[uuid.UUID] | None
 ) -> dict[uuid.UUID, LinkedEffort]:
-    """DESIGN section 3, item 8: done effort and all effort per KR, whatever the period."""
-    if not key_result_ids:
+    """DESIGN section 3, item 8: done effort and all effort per KR (every KR, for None),
+    whatever the period."""
+    if key_result_ids is not None and not key_result_ids:
         return {}
-    done = col(WorkItem.status_category) == "done"
-    share = col(EffectiveLink.share)
-    points = share * sa.func.coalesce(WorkItem.estimate, 0.0)
-    stmt = (
-        sa.select(
-            col(EffectiveLink.key_result_id),
-            sa.func.sum(sa.case((done, share), else_=0.0)),
-            sa.func.sum(share),
-            sa.func.sum(sa.case((done, points), else_=0.0)),
-            sa.func.sum(points),
-        )
-        .join(WorkItem, col(WorkItem.id) == EffectiveLink.work_item_id)
-        .where(
-            col(EffectiveLink.key_result_id).in_(key_result_ids),
-            col(WorkItem.is_leaf),
-            col(WorkItem.deleted_at).is_(None),
-            col(WorkItem.status_category) != "canceled",
-        )
-        .group_by(col(EffectiveLink.key_result_id))
-    )
-    rows = await fetch_rows(session, stmt)
-    return {kr: LinkedEffort(*(float(v or 0.0) for v in values)) for kr, *values in rows}
+    stmt = sa.select(
+        col(KeyResultEffort.key_result_id), col(KeyResultEffort.done_count),
+        col(KeyResultEffort.all_count), col(KeyResultEffort.done_points),
+        col(KeyResultEffort.all_points),
+    )  # fmt: skip
+    if key_result_ids is not None:
+        stmt = stmt.where(col(KeyResultEffort.key_result_id).in_(key_result_ids))
+    return {row[0]: LinkedEffort(*row[1:]) for row in await fetch_rows(session, stmt)}

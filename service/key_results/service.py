@@ -48,15 +48,31 @@ class ProgressFacts:
         )
 
 
-def progress_of(key_result: KeyResult, facts: ProgressFacts) -> float:
-    if key_result.progress_mode == "linked":
-        effort = facts.linked.get(key_result.id, repository.NO_EFFORT)
-        done, total = effort.by(key_result.progress_basis)
+def progress_value(
+    *,
+    mode: str,
+    basis: str,
+    start: float,
+    target: float,
+    current: float,
+    linked: repository.LinkedEffort | None,
+) -> float:
+    """Section 3, item 8; ``current`` is the latest check-in's value where there is one."""
+    if mode == "linked":
+        done, total = (linked or repository.NO_EFFORT).by(basis)
         return linked_progress(done_effort=done, total_effort=total)
+    return manual_progress(start=start, target=target, current=current)
+
+
+def progress_of(key_result: KeyResult, facts: ProgressFacts) -> float:
     latest = facts.latest.get(key_result.id)
-    current = latest.value if latest is not None else key_result.current_value
-    return manual_progress(
-        start=key_result.start_value, target=key_result.target_value, current=current
+    return progress_value(
+        mode=key_result.progress_mode,
+        basis=key_result.progress_basis,
+        start=key_result.start_value,
+        target=key_result.target_value,
+        current=latest.value if latest is not None else key_result.current_value,
+        linked=facts.linked.get(key_result.id),
     )
 
 

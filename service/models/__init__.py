@@ -2,7 +2,13 @@
 
 from service.models.base import metadata
 from service.models.okrs import CheckIn, KeyResult, Objective, Period, Team
-from service.models.portfolio import ClassificationRule, EffectiveLink, Link, LinkRule
+from service.models.portfolio import (
+    ClassificationRule,
+    EffectiveLink,
+    KeyResultEffort,
+    Link,
+    LinkRule,
+)
 from service.models.sync import Connection, SyncRun, WorkItem
 from service.models.tokens import ApiToken
 
@@ -13,6 +19,7 @@ __all__ = [
     "Connection",
     "EffectiveLink",
     "KeyResult",
+    "KeyResultEffort",
     "Link",
     "LinkRule",
     "Objective",

@@ -81,3 +81,19 @@ class EffectiveLink(SQLModel, table=True):
         foreign_key="key_results.id", primary_key=True, index=True, ondelete="CASCADE"
     )
     share: float
+
+
+class KeyResultEffort(SQLModel, table=True):
+    """Linked progress inputs per KR (section 3, item 8): effort of the live, non-canceled
+    leaves counting toward it, weighted by share, whatever their period. Recomputed for the
+    KRs a write touches, so reading progress costs one indexed lookup."""
+
+    __tablename__ = "key_result_efforts"
+
+    key_result_id: uuid.UUID = Field(
+        foreign_key="key_results.id", primary_key=True, ondelete="CASCADE"
+    )
+    done_count: float = 0.0
+    all_count: float = 0.0
+    done_points: float = 0.0
+    all_points: float = 0.0

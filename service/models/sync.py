@@ -70,6 +70,9 @@ class SyncRun(SQLModel, table=True):
     )
 
 
+ROLLUP_COLUMNS = ["status_category", "category", "team_id", "decided_by_item_id", "estimate"]
+
+
 class WorkItem(SQLModel, table=True):
     __tablename__ = "work_items"
 
@@ -122,11 +125,13 @@ class WorkItem(SQLModel, table=True):
         sa.Index("ix_work_items_connection_id_parent_key", "connection_id", "parent_key"),
         # Parents named by key (Data Center's Epic Link) are looked up through this.
         sa.Index("ix_work_items_connection_id_key", "connection_id", "key"),
-        # Roll-ups read live leaves by when they were resolved.
+        # Roll-ups read live leaves by when they were resolved; on PostgreSQL the index
+        # carries every column a roll-up reads, so the aggregate is an index-only scan.
         sa.Index(
             "ix_work_items_live_leaves_resolved_at",
             "resolved_at",
             sqlite_where=sa.text("is_leaf AND deleted_at IS NULL"),
             postgresql_where=sa.text("is_leaf AND deleted_at IS NULL"),
+            postgresql_include=ROLLUP_COLUMNS,
         ),
     )

@@ -4,15 +4,14 @@ one more over their effective links for the split across key results (DESIGN sec
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import fetch_rows
-from service.models import EffectiveLink, WorkItem
+from service.models import Link, WorkItem
 from service.models.base import UTCDateTime
 from service.rollups.windows import Window
 
@@ -88,52 +87,85 @@ class CategoryRow(NamedTuple):
     unestimated: int
 
 
-async def by_category_and_team(session: AsyncSession, scope: Scope) -> list[CategoryRow]:
-    dialect = session.get_bind().dialect.name
-    effort, conditions = measure(scope, dialect)
-    unestimated = (
-        sa.func.sum(sa.case((col(WorkItem.estimate).is_(None), 1), else_=0))
-        if scope.basis == "points"
-        else sa.literal(0)
-    )
-    stmt = (
-        sa.select(
-            col(WorkItem.category),
-            col(WorkItem.team_id),
-            sa.func.count(),
-            sa.func.sum(effort),
-            unestimated,
-        )
-        .where(*conditions)
-        .group_by(col(WorkItem.category), col(WorkItem.team_id))
-    )
-    rows = await fetch_rows(session, stmt)
-    return [
-        CategoryRow(category, team_id, int(items), float(total or 0.0), int(missing or 0))
-        for category, team_id, items, total, missing in rows
-    ]
-
-
 class KeyResultRow(NamedTuple):
     key_result_id: uuid.UUID
     items: int
     effort: float
 
 
-async def by_key_result(session: AsyncSession, scope: Scope) -> Sequence[KeyResultRow]:
-    """Each KR's part of the strategic effort: every leaf's effort times the KR's share."""
+async def aggregate(
+    session: AsyncSession, scope: Scope, *, by_key_result: bool = True
+) -> tuple[list[CategoryRow], list[KeyResultRow]]:
+    """One scan of the leaves in scope, grouped by category, team and, for strategic leaves,
+    the item whose links they inherit; each such group's effort is then split by that item's
+    link weights. Every leaf under one linked item shares its split, so this equals joining
+    every leaf to its effective links, at the cost of joining a few groups instead."""
     dialect = session.get_bind().dialect.name
     effort, conditions = measure(scope, dialect)
-    stmt = (
-        sa.select(
-            col(EffectiveLink.key_result_id),
-            sa.func.count(),
-            sa.func.sum(effort * col(EffectiveLink.share)),
-        )
-        .select_from(WorkItem)
-        .join(EffectiveLink, col(EffectiveLink.work_item_id) == WorkItem.id)
-        .where(*conditions)
-        .group_by(col(EffectiveLink.key_result_id))
+    unestimated = (
+        sa.case((col(WorkItem.estimate).is_(None), 1), else_=0)
+        if scope.basis == "points"
+        else sa.literal(0)
     )
-    rows = await fetch_rows(session, stmt)
-    return [KeyResultRow(kr, int(items), float(total or 0.0)) for kr, items, total in rows]
+    strategic = col(WorkItem.category) == "strategic"
+    source = sa.case((strategic, col(WorkItem.decided_by_item_id)), else_=None)
+    groups = (
+        sa.select(
+            col(WorkItem.category).label("category"),
+            col(WorkItem.team_id).label("team_id"),
+            source.label("source"),
+            sa.func.count().label("leaves"),
+            sa.func.sum(effort).label("effort"),
+            sa.func.sum(unestimated).label("unestimated"),
+        )
+        .where(*conditions)
+        .group_by(col(WorkItem.category), col(WorkItem.team_id), source)
+        .cte("groups")
+    )
+    by_category = sa.select(
+        sa.literal("c").label("part"),
+        groups.c.category,
+        groups.c.team_id,
+        sa.type_coerce(sa.null(), sa.Uuid()).label("key_result_id"),
+        sa.func.sum(groups.c.leaves),
+        sa.func.sum(groups.c.effort),
+        sa.func.sum(groups.c.unestimated),
+    ).group_by(groups.c.category, groups.c.team_id)
+    # A source's effective shares are its own links' weights, normalised. Links are few next
+    # to effective links (one per leaf), so they are read for the sources at hand.
+    weight = col(Link.weight)
+    shares = (
+        sa.select(
+            col(Link.work_item_id).label("source"),
+            col(Link.key_result_id).label("key_result_id"),
+            (weight / sa.func.sum(weight).over(partition_by=col(Link.work_item_id))).label("share"),
+        )
+        .where(col(Link.work_item_id).in_(sa.select(groups.c.source)))
+        .cte("shares")
+    )
+    by_kr = (
+        sa.select(
+            sa.literal("k"),
+            sa.null(),
+            sa.null(),
+            shares.c.key_result_id,
+            sa.func.sum(groups.c.leaves),
+            sa.func.sum(groups.c.effort * shares.c.share),
+            sa.literal(0),
+        )
+        .select_from(groups)
+        .join(shares, shares.c.source == groups.c.source)
+        .group_by(shares.c.key_result_id)
+    )
+    stmt = sa.union_all(by_category, by_kr) if by_key_result else by_category
+    await session.flush()
+    rows = (await (await session.connection()).execute(stmt)).all()
+    categories, key_results = [], []
+    for part, category, team_id, kr, items, total, missing in rows:
+        if part == "c":
+            categories.append(
+                CategoryRow(category, team_id, int(items), float(total or 0.0), int(missing or 0))
+            )
+        else:
+            key_results.append(KeyResultRow(kr, int(items), float(total or 0.0)))
+    return categories, key_results

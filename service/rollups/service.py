@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from sqlmodel import col, select
+import sqlalchemy as sa
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.key_results.service import ProgressFacts, progress_of
+from service.db import fetch_rows
+from service.key_results import repository as kr_repository
+from service.key_results.service import progress_value
 from service.models import KeyResult, Objective, Period, Team
 from service.periods import service as periods
 from service.rollups import queries
-from service.rollups.queries import Basis, CategoryRow, Scope
+from service.rollups.queries import Basis, CategoryRow, KeyResultRow, Scope
 from service.rollups.schemas import (
     Categories,
     CategoryTotal,
@@ -35,17 +39,29 @@ from service.teams import service as teams
 CATEGORIES = ("strategic", "improvement", "heartbeat")
 
 
+class TeamRow(NamedTuple):
+    id: uuid.UUID
+    key: str
+    name: str
+    parent_id: uuid.UUID | None
+    strategic_target: float | None
+
+
 @dataclass(frozen=True, slots=True)
 class TeamTree:
     """The org tree, read whole: it is small, and subtrees are then set lookups."""
 
-    teams: Mapping[uuid.UUID, Team]
-    children: Mapping[uuid.UUID | None, list[Team]]
+    teams: Mapping[uuid.UUID, TeamRow]
+    children: Mapping[uuid.UUID | None, list[TeamRow]]
 
     @classmethod
     async def read(cls, session: AsyncSession) -> TeamTree:
-        rows = list((await session.exec(select(Team).order_by(col(Team.key)))).all())
-        children: dict[uuid.UUID | None, list[Team]] = defaultdict(list)
+        stmt = sa.select(
+            col(Team.id), col(Team.key), col(Team.name), col(Team.parent_id),
+            col(Team.strategic_target),
+        ).order_by(col(Team.key))  # fmt: skip
+        rows = [TeamRow(*row) for row in await fetch_rows(session, stmt)]
+        children: dict[uuid.UUID | None, list[TeamRow]] = defaultdict(list)
         for team in rows:
             children[team.parent_id].append(team)
         return cls({t.id: t for t in rows}, children)
@@ -94,7 +110,7 @@ class Tally:
         )
 
 
-def team_ref(team: Team) -> TeamRef:
+def team_ref(team: Team | TeamRow) -> TeamRef:
     return TeamRef(id=team.id, key=team.key, name=team.name)
 
 
@@ -102,38 +118,65 @@ def period_ref(period: Period) -> PeriodRef:
     return PeriodRef(id=period.id, name=period.name, start=period.start, end=period.end)
 
 
-async def _objectives(session: AsyncSession, scope: Scope, total: float) -> list[ObjectiveEffort]:
-    rows = await queries.by_key_result(session, scope)
+# Past this many ids, reading every row and filtering here beats binding each id.
+MANY = 200
+
+
+def _among(column: Any, ids: Collection[uuid.UUID]) -> list[Any]:
+    return [] if len(ids) > MANY else [column.in_(list(ids))]
+
+
+async def _objectives(
+    session: AsyncSession, rows: Sequence[KeyResultRow], total: float
+) -> list[ObjectiveEffort]:
+    """The KRs that strategic effort went to, under their objectives: read as plain rows,
+    since a portfolio can name thousands of KRs."""
     if not rows:
         return []
     by_kr = {row.key_result_id: row for row in rows}
-    krs = list((await session.exec(select(KeyResult).where(col(KeyResult.id).in_(by_kr)))).all())
-    facts = await ProgressFacts.read(session, krs)
-    objective_ids = {kr.objective_id for kr in krs}
-    labelled = await session.exec(
-        select(Objective, Period.name, Team.key)
+    found = await fetch_rows(
+        session,
+        sa.select(
+            col(KeyResult.id), col(KeyResult.title), col(KeyResult.objective_id),
+            col(KeyResult.progress_mode), col(KeyResult.progress_basis),
+            col(KeyResult.start_value), col(KeyResult.target_value),
+            col(KeyResult.current_value), col(Objective.title), col(Period.name), col(Team.key),
+        )
+        .join(Objective, col(Objective.id) == KeyResult.objective_id)
         .join(Period, col(Period.id) == Objective.period_id)
         .outerjoin(Team, col(Team.id) == Objective.team_id)
-        .where(col(Objective.id).in_(objective_ids))
+        .where(*_among(col(KeyResult.id), by_kr)),
+    )  # fmt: skip
+    found = [row for row in found if row[0] in by_kr]
+    many = len(by_kr) > MANY
+    ids = None if many else [row[0] for row in found]
+    latest = await kr_repository.latest_values(session, ids)
+    linked = await kr_repository.linked_efforts(
+        session, None if many else [row[0] for row in found if row[3] == "linked"]
     )
     grouped: dict[uuid.UUID, list[KeyResultEffort]] = defaultdict(list)
-    for kr in krs:
-        row = by_kr[kr.id]
-        grouped[kr.objective_id].append(
-            KeyResultEffort(
-                id=kr.id, title=kr.title, effort=row.effort, items=row.items,
-                progress=progress_of(kr, facts),
-            )
+    labels: dict[uuid.UUID, tuple[str, str, str | None]] = {}
+    for kr_id, title, objective_id, mode, basis, start, target, current, *label in found:
+        row = by_kr[kr_id]
+        progress = progress_value(
+            mode=mode, basis=basis, start=start, target=target,
+            current=latest.get(kr_id, current), linked=linked.get(kr_id),
         )  # fmt: skip
+        grouped[objective_id].append(
+            KeyResultEffort(
+                id=kr_id, title=title, effort=row.effort, items=row.items, progress=progress
+            )
+        )
+        labels[objective_id] = (label[0], label[1], label[2])
     result = []
-    for objective, period_name, team_key in labelled.all():
-        key_results = sorted(grouped[objective.id], key=lambda k: (-k.effort, k.title))
+    for objective_id, key_results in grouped.items():
+        key_results.sort(key=lambda k: (-k.effort, k.title))
         effort = sum(k.effort for k in key_results)
+        title, period_name, team_key = labels[objective_id]
         result.append(
             ObjectiveEffort(
-                id=objective.id, title=objective.title, period=period_name, team=team_key,
-                effort=effort, share=effort / total if total > 0 else 0.0,
-                key_results=key_results,
+                id=objective_id, title=title, period=period_name, team=team_key, effort=effort,
+                share=effort / total if total > 0 else 0.0, key_results=key_results,
             )
         )  # fmt: skip
     return sorted(result, key=lambda o: (-o.effort, o.title))
@@ -160,7 +203,7 @@ async def rollup(
     found_period, found_team, tree = await resolve_scope(session, period, team)
     team_ids = tree.subtree(found_team.id) if found_team else None
     scope = Scope(Window(found_period.start, found_period.end), basis, include_open, team_ids)
-    rows = await queries.by_category_and_team(session, scope)
+    rows, key_results = await queries.aggregate(session, scope)
     tally = Tally.of(rows, default.value)
     child_teams = tree.children.get(found_team.id if found_team else None, [])
     breakdown = []
@@ -181,7 +224,7 @@ async def rollup(
         total=tally.total,
         categories=tally.categories(),
         unestimated_items=tally.unestimated,
-        objectives=await _objectives(session, scope, tally.total),
+        objectives=await _objectives(session, key_results, tally.total),
         teams=breakdown,
     )
 
@@ -202,7 +245,8 @@ async def trend(
     points = []
     for window in split(Window(found_period.start, found_period.end), interval):
         scope = Scope(window, basis, include_open, team_ids)
-        tally = Tally.of(await queries.by_category_and_team(session, scope), default.value)
+        rows, _ = await queries.aggregate(session, scope, by_key_result=False)
+        tally = Tally.of(rows, default.value)
         points.append(
             TrendPoint(
                 start=window.start, end=window.end, total=tally.total,

@@ -1,0 +1,56 @@
+"""Per-KR linked effort (DESIGN section 3, item 8), recomputed for the KRs a write touched."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from service.models import EffectiveLink, KeyResult, KeyResultEffort, WorkItem
+
+CHUNK = 1000
+
+
+def _table(model: Any) -> sa.Table:
+    return cast(sa.Table, model.__table__)
+
+
+async def recompute(session: Any, key_result_ids: Collection[uuid.UUID]) -> None:
+    """Replace the stored effort of these KRs with a fresh aggregate over their leaves."""
+    ids = list(key_result_ids)
+    stored = _table(KeyResultEffort)
+    done = col(WorkItem.status_category) == "done"
+    share = col(EffectiveLink.share)
+    points = share * sa.func.coalesce(WorkItem.estimate, 0.0)
+    for start in range(0, len(ids), CHUNK):
+        batch = ids[start : start + CHUNK]
+        await session.exec(sa.delete(stored).where(stored.c.key_result_id.in_(batch)))
+        aggregate = (
+            sa.select(
+                col(EffectiveLink.key_result_id),
+                sa.func.sum(sa.case((done, share), else_=0.0)),
+                sa.func.sum(share),
+                sa.func.sum(sa.case((done, points), else_=0.0)),
+                sa.func.sum(points),
+            )
+            .select_from(EffectiveLink)
+            .join(WorkItem, col(WorkItem.id) == EffectiveLink.work_item_id)
+            # KRs deleted in this transaction keep no row.
+            .join(KeyResult, col(KeyResult.id) == EffectiveLink.key_result_id)
+            .where(
+                col(EffectiveLink.key_result_id).in_(batch),
+                col(WorkItem.is_leaf),
+                col(WorkItem.deleted_at).is_(None),
+                col(WorkItem.status_category) != "canceled",
+            )
+            .group_by(col(EffectiveLink.key_result_id))
+        )
+        await session.exec(
+            sa.insert(stored).from_select(
+                ["key_result_id", "done_count", "all_count", "done_points", "all_points"],
+                aggregate,
+            )
+        )
