@@ -260,8 +260,10 @@ async def measure(url: str, data: Generator, repeats: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench",
-                                     headers={"Authorization": f"Bearer {TOKEN}"}) as client:  # fmt: skip
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers=headers
+        ) as client:
 
             async def get(params: dict[str, str]) -> None:
                 response = await client.get("/v1/rollups", params=params)
