@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
+import httpx
 import typer
 import uvicorn
 from arq.worker import Worker
@@ -20,11 +21,13 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.app import create_app
 from service.auth import repository as token_repository
 from service.auth import service as auth
 from service.auth.scopes import Scope
 from service.connections import service as connections
 from service.db import Database
+from service.demo import load as demo_data
 from service.errors import ApiError
 from service.migrate import upgrade
 from service.models import SyncRun
@@ -182,6 +185,65 @@ def sync(
         err.print(f"[red]{summary}[/]\n{result.error}")
         raise typer.Exit(1)
     err.print(f"[green]{summary}[/]")
+
+
+@app.command()
+def demo() -> None:
+    """Load a sample company's portfolio (teams, OKRs, 386 Jira issues from a CSV export,
+    links and rules) and print its roll-up; then `okr-sync serve` to explore it."""
+    settings = get_settings()
+    _configure_logging(settings, "WARNING")
+
+    async def work() -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        async with _migrated(settings) as db:
+            async with db.transaction() as session:
+                token, plain = await auth.create(session=session, name="demo", scope=Scope.admin)
+            application = create_app(settings, database=db, queue=InProcessQueue(eager=True))
+            try:
+                async with (
+                    application.router.lifespan_context(application),
+                    httpx.AsyncClient(
+                        transport=httpx.ASGITransport(app=application), base_url="http://demo",
+                        headers={"Authorization": f"Bearer {plain}"},
+                    ) as client,
+                ):  # fmt: skip
+                    run = None if await demo_data.loaded(client) else await demo_data.load(client)
+                    response = await client.get(
+                        "/v1/rollups", params={"period": "2026-Q4", "team": demo_data.COMPANY}
+                    )
+                    return run, response.json()
+            finally:
+                # Gone, not revoked: `serve` then still greets a new database's first user
+                # with an admin token.
+                async with db.transaction() as session:
+                    await token_repository.delete(session, token.id)
+
+    run, rollup = _run(work())
+    if run is None:
+        out.print("The demo portfolio is loaded already.")
+    else:
+        out.print(
+            f"Loaded the demo: 4 teams, 2 quarters of OKRs, {run['fetched']} Jira issues "
+            f"imported from a CSV export ({run['status']}), links and rules."
+        )
+    table = Table(title=f"Where {rollup['period']['name']}'s finished work went (items)")
+    table.add_column("team")
+    for name in ("strategic", "improvement", "heartbeat"):
+        table.add_column(name, justify="right")
+    for label, scope in [(rollup["team"]["key"], rollup)] + [
+        (f"  {child['team']['key']}", child) for child in rollup["teams"]
+    ]:
+        cells = [f"{c['share']:.0%} ({c['items']})" for c in scope["categories"].values()]
+        table.add_row(label, *cells)
+    out.print(table)
+    for objective in rollup["objectives"]:
+        out.print(f"[bold]{objective['title']}[/] ({objective['share']:.0%} of the effort)")
+        for kr in objective["key_results"]:
+            out.print(f"  {kr['title']}: {kr['effort']:.1f} items, progress {kr['progress']:.0%}")
+    err.print(
+        "Explore it: `okr-sync serve`, then GET /v1/rollups?period=2026-Q4, "
+        "/v1/insights?period=2026-Q4, /v1/work-items/PAY-79 (with a token)."
+    )
 
 
 @app.command()

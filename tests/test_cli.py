@@ -96,3 +96,29 @@ class TestTokenCommands:
         assert result.returncode == 0, result.stderr
         assert "up to date" in result.stderr
         assert (tmp_path / "okr-sync.db").stat().st_size > 0
+
+
+class TestDemo:
+    def test_loads_a_portfolio_once_and_prints_its_roll_up(self, tmp_path: Path) -> None:
+        env = cli_env(tmp_path)
+        first = run_cli("demo", env=env)
+        assert first.returncode == 0, first.stderr
+        assert "386 Jira issues imported" in first.stdout
+        for text in ("strategic", "payments", "platform", "Checkout conversion"):
+            assert text in first.stdout
+        again = run_cli("demo", env=env)
+        assert again.returncode == 0, again.stderr
+        assert "loaded already" in again.stdout
+        # Serve the same data directory: the numbers are there to explore.
+        port = free_port()
+        with serving(env, port) as server:
+            token = server.readline().strip()
+            headers = {"Authorization": f"Bearer {token}"}
+            rollup = httpx.get(
+                f"{server.url}/v1/rollups", params={"period": "2026-Q4"}, headers=headers
+            ).json()
+            assert rollup["total"] > 100
+            assert rollup["categories"]["strategic"]["items"] > 0
+            assert rollup["categories"]["improvement"]["items"] > 0
+            epic = httpx.get(f"{server.url}/v1/work-items/PAY-79", headers=headers).json()
+            assert epic["why"]["source"] == "links"

@@ -41,3 +41,7 @@ async def touch(session: AsyncSession, token_id: uuid.UUID, when: datetime) -> N
     await session.exec(
         sa.update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=when)
     )
+
+
+async def delete(session: AsyncSession, token_id: uuid.UUID) -> None:
+    await session.exec(sa.delete(ApiToken).where(col(ApiToken.id) == token_id))
