@@ -134,19 +134,35 @@ async def _ancestors(session: AsyncSession, nodes: dict[uuid.UUID, Node]) -> dic
     return above
 
 
-async def _own_links(
-    session: AsyncSession, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, tuple[tuple[uuid.UUID, float], ...]]:
-    links: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
+Pairs = tuple[tuple[uuid.UUID, float], ...]
+
+
+async def _by_item(
+    session: AsyncSession, columns: tuple[Any, Any, Any], ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Pairs]:
+    """(item, key result, number) rows of ``ids``, as each item's sorted (KR, number) pairs."""
+    item, key_result, number = columns
+    found: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
     for batch in chunks(ids):
-        rows = await session.exec(
-            select(Link.work_item_id, Link.key_result_id, Link.weight).where(
-                col(Link.work_item_id).in_(batch)
-            )
-        )
-        for item_id, key_result_id, weight in rows.all():
-            links[item_id].append((key_result_id, weight))
-    return {item_id: tuple(sorted(pairs)) for item_id, pairs in links.items()}
+        rows = await session.exec(select(item, key_result, number).where(item.in_(batch)))
+        for item_id, key_result_id, value in rows.all():
+            found[item_id].append((key_result_id, value))
+    return {item_id: tuple(sorted(pairs)) for item_id, pairs in found.items()}
+
+
+async def _own_links(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Pairs]:
+    """Each item's own links: (KR, weight)."""
+    columns = (col(Link.work_item_id), col(Link.key_result_id), col(Link.weight))
+    return await _by_item(session, columns, ids)
+
+
+async def _stored_shares(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Pairs]:
+    """Each item's stored effective links: (KR, share)."""
+    columns = (
+        col(EffectiveLink.work_item_id), col(EffectiveLink.key_result_id),
+        col(EffectiveLink.share),
+    )  # fmt: skip
+    return await _by_item(session, columns, ids)
 
 
 async def classification_rules(session: AsyncSession) -> list[Rule]:
@@ -221,20 +237,6 @@ def _contexts(
             inherited = _step(inherited, node, links, rules)
             contexts[node.id] = inherited
     return contexts
-
-
-async def _stored_shares(
-    session: AsyncSession, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, tuple[tuple[uuid.UUID, float], ...]]:
-    shares: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
-    for batch in chunks(ids):
-        rows = await session.exec(
-            select(EffectiveLink.work_item_id, EffectiveLink.key_result_id, EffectiveLink.share)
-            .where(col(EffectiveLink.work_item_id).in_(batch))
-        )  # fmt: skip
-        for item_id, key_result_id, share in rows.all():
-            shares[item_id].append((key_result_id, share))
-    return {item_id: tuple(sorted(pairs)) for item_id, pairs in shares.items()}
 
 
 def _table(model: Any) -> sa.Table:

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,6 +56,13 @@ async def _relink(session: AsyncSession, items: set[uuid.UUID]) -> None:
     await derived.refresh(session, changed)
 
 
+def _refuse_nulls(data: BaseModel) -> None:
+    """Every field of a rule may be left out of an update, none may be set to null."""
+    for name in sorted(data.model_fields_set):
+        if getattr(data, name) is None:
+            raise InvalidInput.at(name, f"{name} cannot be null")
+
+
 # Link rules
 
 
@@ -78,10 +86,7 @@ async def update_link_rule(
     *, session: AsyncSession, rule_id: uuid.UUID, data: LinkRuleUpdate
 ) -> LinkRuleOut:
     rule = await _get(session, LinkRule, rule_id)
-    given = data.model_fields_set
-    for name in ("name", "match", "key_result_id", "weight"):
-        if name in given and getattr(data, name) is None:
-            raise InvalidInput.at(name, f"{name} cannot be null")
+    _refuse_nulls(data)
     if data.key_result_id is not None:
         await _key_result_exists(session, data.key_result_id)
         rule.key_result_id = data.key_result_id
@@ -149,10 +154,7 @@ async def update_classification_rule(
     *, session: AsyncSession, rule_id: uuid.UUID, data: ClassificationRuleUpdate
 ) -> ClassificationRuleOut:
     rule = await _get(session, ClassificationRule, rule_id)
-    given = data.model_fields_set
-    for name in ("name", "match", "priority", "category"):
-        if name in given and getattr(data, name) is None:
-            raise InvalidInput.at(name, f"{name} cannot be null")
+    _refuse_nulls(data)
     if data.name is not None:
         rule.name = data.name
     if data.match is not None:

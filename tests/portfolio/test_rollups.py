@@ -372,6 +372,11 @@ class TestBadInput:
         )
         missing_kr = {"match": {"labels": ["x"]}, "key_result_id": world.objectives["pay"]["id"]}
         assert_problem(await admin.post("/v1/link-rules", json=missing_kr), 422, "invalid-input")
+        rule = await classify(admin, "improvement", labels=["x"])
+        response = await admin.patch(
+            f"/v1/classification-rules/{rule['id']}", json={"priority": None}
+        )
+        assert_problem(response, 422, "invalid-input")
 
 
 class TestWorkItemFilters:
