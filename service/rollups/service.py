@@ -96,6 +96,14 @@ class Tally:
     def total(self) -> float:
         return sum(self.effort.values())
 
+    def summary(self) -> dict[str, Any]:
+        """The fields every roll-up shape shares: total, categories, unestimated items."""
+        return {
+            "total": self.total,
+            "categories": self.categories(),
+            "unestimated_items": self.unestimated,
+        }
+
     def categories(self) -> Categories:
         total = self.total
         return Categories(
@@ -210,20 +218,13 @@ async def rollup(
     for child in child_teams:
         members = tree.subtree(child.id)
         child_tally = Tally.of((r for r in rows if r.team_id in members), default.value)
-        breakdown.append(
-            TeamRollup(
-                team=team_ref(child), total=child_tally.total,
-                categories=child_tally.categories(), unestimated_items=child_tally.unestimated,
-            )
-        )  # fmt: skip
+        breakdown.append(TeamRollup(team=team_ref(child), **child_tally.summary()))
     return Rollup(
         period=period_ref(found_period),
         team=team_ref(found_team) if found_team else None,
         basis=basis,
         include_open=include_open,
-        total=tally.total,
-        categories=tally.categories(),
-        unestimated_items=tally.unestimated,
+        **tally.summary(),
         objectives=await _objectives(session, key_results, tally.total),
         teams=breakdown,
     )
@@ -247,12 +248,7 @@ async def trend(
         scope = Scope(window, basis, include_open, team_ids)
         rows, _ = await queries.aggregate(session, scope, by_key_result=False)
         tally = Tally.of(rows, default.value)
-        points.append(
-            TrendPoint(
-                start=window.start, end=window.end, total=tally.total,
-                categories=tally.categories(), unestimated_items=tally.unestimated,
-            )
-        )  # fmt: skip
+        points.append(TrendPoint(start=window.start, end=window.end, **tally.summary()))
     return Trend(
         period=period_ref(found_period),
         team=team_ref(found_team) if found_team else None,
