@@ -86,3 +86,11 @@ def worker_options(settings: Settings | None = None) -> dict[str, Any]:
         "job_timeout": JOB_TIMEOUT,
         "max_tries": MAX_TRIES,
     }
+
+
+def __getattr__(name: str) -> Any:
+    """``WorkerSettings`` for arq's own command line (``arq service.worker.arq_worker.
+    WorkerSettings``), built when asked for, from the settings of that moment."""
+    if name == "WorkerSettings":
+        return type("WorkerSettings", (), worker_options())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -87,3 +87,25 @@ async def test_a_run_enqueued_twice_is_queued_once(queue: ArqQueue) -> None:
     await queue.enqueue("sync_connection", run_id)
     await queue.enqueue("sync_connection", run_id)
     assert await queue.redis.zcard(queue.queue_name) == 1
+
+
+def test_arq_command_line_settings_carry_every_job(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from arq.worker import create_worker
+
+    from service.settings import get_settings
+    from service.worker import arq_worker
+
+    monkeypatch.setenv("OKR_SYNC_REDIS_URL", redis_url)
+    monkeypatch.setenv("OKR_SYNC_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        settings_cls = arq_worker.WorkerSettings
+        worker = create_worker(settings_cls)
+        assert set(worker.functions) >= {"sync_connection", "resume_interrupted_syncs"}
+        assert [job.name for job in worker.cron_jobs] == [c.name for c in arq_worker.cron_jobs()]
+        with pytest.raises(AttributeError):
+            _ = arq_worker.NoSuchThing
+    finally:
+        get_settings.cache_clear()
