@@ -131,7 +131,8 @@ class Generator:
             chosen = self.rng.sample(self.krs, 2)
             weights = [float(self.rng.randint(1, 3)) for _ in chosen]
             for kr, weight in zip(chosen, weights, strict=True):
-                self.links.append((new_id(), kr, epic, weight, "manual", None, self.now))
+                share = weight / sum(weights)
+                self.links.append((new_id(), kr, epic, weight, share, "manual", None, self.now))
             shares = [(kr, w / sum(weights)) for kr, w in zip(chosen, weights, strict=True)]
             self.effective.extend((epic, kr, share) for kr, share in shares)
         for n in range(STORIES_PER_EPIC):
@@ -219,8 +220,8 @@ async def load(url: str, data: Generator) -> None:
         )  # fmt: skip
         await conn.copy_records_to_table(
             "links", records=data.links,
-            columns=("id", "key_result_id", "work_item_id", "weight", "origin", "link_rule_id",
-                     "created_at"),
+            columns=("id", "key_result_id", "work_item_id", "weight", "share", "origin",
+                     "link_rule_id", "created_at"),
         )  # fmt: skip
         await conn.copy_records_to_table(
             "effective_links", records=data.effective,

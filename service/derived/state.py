@@ -254,6 +254,7 @@ async def refresh(
     many items below the roots changed."""
     if not roots and not leafness_of:
         return 0
+    await normalise_link_shares(session, roots)
     nodes = await _subtrees(session, set(roots))
     above = await _ancestors(session, nodes)
     everything = {**above, **nodes}
@@ -338,4 +339,21 @@ async def refresh_leafness(session: AsyncSession, ids: Collection[uuid.UUID]) ->
     for batch in chunks(ids):
         await session.exec(
             sa.update(items).where(items.c.id.in_(batch)).values(is_leaf=~has_live_child)
+        )
+
+
+async def normalise_link_shares(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
+    """Each link's share of its item's link weights, for the links of ``ids``."""
+    links = _table(Link)
+    other = links.alias("other")
+    total = (
+        sa.select(sa.func.sum(other.c.weight))
+        .where(other.c.work_item_id == links.c.work_item_id)
+        .scalar_subquery()
+    )
+    for batch in chunks(ids):
+        await session.exec(
+            sa.update(links)
+            .where(links.c.work_item_id.in_(batch))
+            .values(share=links.c.weight / total)
         )

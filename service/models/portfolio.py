@@ -34,6 +34,9 @@ class Link(SQLModel, table=True):
     key_result_id: uuid.UUID = Field(foreign_key="key_results.id", index=True, ondelete="CASCADE")
     work_item_id: uuid.UUID = Field(foreign_key="work_items.id", index=True, ondelete="CASCADE")
     weight: float = 1.0
+    # Derived: weight over the sum of the item's link weights, kept by service.derived, so a
+    # roll-up splits effort across KRs without normalising weights on every read.
+    share: float = 1.0
     origin: str = Field(default="manual", max_length=16)
     # Set for links a rule made: they go when the rule goes or stops matching.
     link_rule_id: uuid.UUID | None = Field(

@@ -98,7 +98,7 @@ async def aggregate(
 ) -> tuple[list[CategoryRow], list[KeyResultRow]]:
     """One scan of the leaves in scope, grouped by category, team and, for strategic leaves,
     the item whose links they inherit; each such group's effort is then split by that item's
-    link weights. Every leaf under one linked item shares its split, so this equals joining
+    link shares. Every leaf under one linked item shares its split, so this equals joining
     every leaf to its effective links, at the cost of joining a few groups instead."""
     dialect = session.get_bind().dialect.name
     effort, conditions = measure(scope, dialect)
@@ -131,18 +131,13 @@ async def aggregate(
         sa.func.sum(groups.c.effort),
         sa.func.sum(groups.c.unestimated),
     ).group_by(groups.c.category, groups.c.team_id)
-    # A source's effective shares are its own links' weights, normalised. Links are few next
-    # to effective links (one per leaf), so they are read for the sources at hand.
-    weight = col(Link.weight)
-    shares = (
-        sa.select(
-            col(Link.work_item_id).label("source"),
-            col(Link.key_result_id).label("key_result_id"),
-            (weight / sa.func.sum(weight).over(partition_by=col(Link.work_item_id))).label("share"),
-        )
-        .where(col(Link.work_item_id).in_(sa.select(groups.c.source)))
-        .cte("shares")
-    )
+    # A source's effective shares are its own links' shares: links are few next to effective
+    # links (one per leaf), so the groups join those.
+    shares = sa.select(
+        col(Link.work_item_id).label("source"),
+        col(Link.key_result_id).label("key_result_id"),
+        col(Link.share).label("share"),
+    ).subquery("shares")
     by_kr = (
         sa.select(
             sa.literal("k"),
