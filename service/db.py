@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.errors import Conflict
 
 Ts = TypeVarTuple("Ts")
+T = TypeVar("T")
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -130,3 +131,15 @@ async def fetch_rows(session: AsyncSession, stmt: sa.Select[*Ts]) -> Sequence[sa
     await session.flush()  # as session.exec would, so the select sees pending changes
     result = await (await session.connection()).execute(stmt)
     return result.all()
+
+
+def chunks(values: Iterable[T], size: int = 5000) -> Iterator[list[T]]:
+    """``values`` in lists of ``size``: IN lists stay within every driver's parameter limit."""
+    batch: list[T] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

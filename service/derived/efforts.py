@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.db import chunks
 from service.models import EffectiveLink, KeyResult, KeyResultEffort, WorkItem
-
-CHUNK = 1000
-
-
-def _table(model: Any) -> sa.Table:
-    return cast(sa.Table, model.__table__)
+from service.models.base import table_of
 
 
-async def recompute(session: Any, key_result_ids: Collection[uuid.UUID]) -> None:
+async def recompute(session: AsyncSession, key_result_ids: Collection[uuid.UUID]) -> None:
     """Replace the stored effort of these KRs with a fresh aggregate over their leaves."""
-    ids = list(key_result_ids)
-    stored = _table(KeyResultEffort)
+    stored = table_of(KeyResultEffort)
     done = col(WorkItem.status_category) == "done"
     share = col(EffectiveLink.share)
     points = share * sa.func.coalesce(WorkItem.estimate, 0.0)
-    for start in range(0, len(ids), CHUNK):
-        batch = ids[start : start + CHUNK]
+    for batch in chunks(key_result_ids, 1000):
         await session.exec(sa.delete(stored).where(stored.c.key_result_id.in_(batch)))
         aggregate = (
             sa.select(

@@ -15,33 +15,20 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import fetch_rows
+from service.db import chunks, fetch_rows
 from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
+from service.models.base import table_of
 from service.rules.matching import SUBJECT_COLUMNS, Matcher, Subject, subject_of
-
-CHUNK = 5000
-T = TypeVar("T")
-
-
-def chunks(values: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 @dataclass(slots=True)
@@ -240,10 +227,6 @@ def _contexts(
     return contexts
 
 
-def _table(model: Any) -> sa.Table:
-    return cast(sa.Table, model.__table__)
-
-
 async def refresh(
     session: AsyncSession,
     roots: Collection[uuid.UUID],
@@ -292,7 +275,7 @@ async def refresh(
     if changed_rows:
         await _update_states(session, changed_rows)
     if changed_shares:
-        effective = _table(EffectiveLink)
+        effective = table_of(EffectiveLink)
         for batch in chunks(changed_shares):
             await session.exec(sa.delete(effective).where(effective.c.work_item_id.in_(batch)))
         await _insert_shares(session, changed_shares)
@@ -347,7 +330,7 @@ async def _update_states(session: AsyncSession, rows: list[dict[str, Any]]) -> N
             _UNNEST_STATES, {param: [row[key] for row in rows] for param, key in names.items()}
         )
         return
-    items = _table(WorkItem)
+    items = table_of(WorkItem)
     await session.exec(
         sa.update(items)
         .where(items.c.id == sa.bindparam("node_id"))
@@ -375,12 +358,12 @@ async def _insert_shares(session: AsyncSession, shares: Mapping[uuid.UUID, Pairs
         )
         return
     params = [{"work_item_id": i, "key_result_id": k, "share": v} for i, k, v in rows]
-    await session.exec(sa.insert(_table(EffectiveLink)), params=params)
+    await session.exec(sa.insert(table_of(EffectiveLink)), params=params)
 
 
 async def refresh_leafness(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
     """Whether each of ``ids`` still has a live child."""
-    items = _table(WorkItem)
+    items = table_of(WorkItem)
     child = items.alias("child")
     has_live_child = sa.exists().where(
         child.c.parent_id == items.c.id, child.c.deleted_at.is_(None)
@@ -393,7 +376,7 @@ async def refresh_leafness(session: AsyncSession, ids: Collection[uuid.UUID]) ->
 
 async def normalise_link_shares(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
     """Each link's share of its item's link weights, for the links of ``ids``."""
-    links = _table(Link)
+    links = table_of(Link)
     other = links.alias("other")
     total = (
         sa.select(sa.func.sum(other.c.weight))

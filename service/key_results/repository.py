@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -52,25 +52,23 @@ async def of_objectives(
     return list((await session.exec(stmt.order_by(col(KeyResult.id)))).all())
 
 
+def _newest_first(*columns: Any, among: Collection[uuid.UUID] | None) -> Any:
+    """``columns`` of check-ins with each one's rank within its key result, newest first."""
+    where = [] if among is None else [col(CheckIn.key_result_id).in_(among)]
+    rank = sa.func.row_number().over(
+        partition_by=col(CheckIn.key_result_id),
+        order_by=(col(CheckIn.created_at).desc(), col(CheckIn.id).desc()),
+    )
+    return sa.select(*columns, rank.label("rank")).where(*where).subquery()
+
+
 async def latest_check_ins(
     session: AsyncSession, key_result_ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, CheckIn]:
     """The newest check-in of each key result, in one query."""
     if not key_result_ids:
         return {}
-    ranked = (
-        sa.select(
-            CheckIn,
-            sa.func.row_number()
-            .over(
-                partition_by=col(CheckIn.key_result_id),
-                order_by=(col(CheckIn.created_at).desc(), col(CheckIn.id).desc()),
-            )
-            .label("rank"),
-        )
-        .where(col(CheckIn.key_result_id).in_(key_result_ids))
-        .subquery()
-    )
+    ranked = _newest_first(CheckIn, among=key_result_ids)
     latest = sa.orm.aliased(CheckIn, ranked)
     result = await session.exec(select(latest).where(ranked.c.rank == 1))
     return {row.key_result_id: row for row in result}
@@ -79,24 +77,10 @@ async def latest_check_ins(
 async def latest_values(
     session: AsyncSession, key_result_ids: Collection[uuid.UUID] | None
 ) -> dict[uuid.UUID, float]:
-    """The value of each key result's newest check-in (of every KR, for None)."""
+    """The value of each key result's newest check-in (of every KR, for None), as plain values."""
     if key_result_ids is not None and not key_result_ids:
         return {}
-    among = [] if key_result_ids is None else [col(CheckIn.key_result_id).in_(key_result_ids)]
-    ranked = (
-        sa.select(
-            col(CheckIn.key_result_id),
-            col(CheckIn.value),
-            sa.func.row_number()
-            .over(
-                partition_by=col(CheckIn.key_result_id),
-                order_by=(col(CheckIn.created_at).desc(), col(CheckIn.id).desc()),
-            )
-            .label("rank"),
-        )
-        .where(*among)
-        .subquery()
-    )
+    ranked = _newest_first(col(CheckIn.key_result_id), col(CheckIn.value), among=key_result_ids)
     rows = await session.exec(
         select(ranked.c.key_result_id, ranked.c.value).where(ranked.c.rank == 1)
     )

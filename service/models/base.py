@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 import uuid_utils.compat
@@ -21,6 +21,11 @@ SQLModel.metadata.naming_convention = {
 }
 
 metadata = SQLModel.metadata
+
+
+def table_of(model: Any) -> sa.Table:
+    """A SQLModel class's Core table, for bulk statements that bypass the ORM."""
+    return cast(sa.Table, model.__table__)
 
 
 def new_id() -> uuid.UUID:

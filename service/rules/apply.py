@@ -6,16 +6,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import fetch_rows
-from service.derived.state import chunks
+from service.db import chunks, fetch_rows
 from service.models import Link, LinkRule, WorkItem
-from service.models.base import new_id, utcnow
+from service.models.base import new_id, table_of, utcnow
 from service.rules.matching import SUBJECT_COLUMNS, Matcher, prefilter, subject_of
 
 SCAN_BATCH = 10_000
@@ -57,7 +56,7 @@ async def apply_link_rules(
     rows = await session.exec(select(LinkRule).order_by(col(LinkRule.id)))
     rules = [_Rule(r.id, r.key_result_id, r.weight, Matcher.of(r.match)) for r in rows.all()]
     changed: set[uuid.UUID] = set()
-    links = cast(sa.Table, Link.__table__)  # type: ignore[attr-defined]
+    links = table_of(Link)
     for batch in chunks(item_ids):
         stmt = sa.select(
             col(Link.id), col(Link.work_item_id), col(Link.key_result_id), col(Link.origin),

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import fetch_rows
 from service.models import Connection, SyncRun, Team, WorkItem
+from service.models.base import table_of
 from service.pagination import PageParams
 
 ACTIVE = ("queued", "running")
@@ -148,7 +149,7 @@ async def team_ids(session: AsyncSession, keys: Collection[str]) -> dict[str, uu
 def _upsert(dialect: str) -> Any:
     """One statement per backend, executed with a list of rows: compiled once, then batched."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(cast(sa.Table, WorkItem.__table__))  # type: ignore[attr-defined]
+    stmt = insert(table_of(WorkItem))
     return stmt.on_conflict_do_update(
         index_elements=["connection_id", "external_id"],
         set_={name: stmt.excluded[name] for name in _UPSERT_UPDATES},
@@ -220,7 +221,7 @@ async def link_parents(
         if parent != current:
             changes.append({"row_id": row_id, "new_parent": parent})
     if changes:
-        table = cast(sa.Table, WorkItem.__table__)  # type: ignore[attr-defined]
+        table = table_of(WorkItem)
         await session.exec(
             sa.update(table)
             .where(table.c.id == sa.bindparam("row_id"))
