@@ -29,6 +29,10 @@ RETRYABLE = frozenset({500, 502, 503, 504})
 RateLimitRule = Callable[[httpx.Response], float | None]
 
 
+def never(_: httpx.Response) -> bool:
+    return False
+
+
 def retry_after(headers: Mapping[str, str], now: float) -> float | None:
     """``Retry-After`` in seconds, from either of its forms (seconds or an HTTP date)."""
     value = headers.get("retry-after")
@@ -57,6 +61,8 @@ class Requester:
     stats: FetchStats
     headers: dict[str, str]
     rate_limited: RateLimitRule
+    # Providers that refuse credentials with a status other than 401/403 (GraphQL's 400).
+    refused: Callable[[httpx.Response], bool] = field(default=never)
     max_attempts: int = 5
     max_delay: float = 60.0
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
@@ -85,7 +91,7 @@ class Requester:
                     delay = wait
                 elif response.is_success or response.status_code == 304:
                     return response
-                elif response.status_code in (401, 403):
+                elif response.status_code in (401, 403) or self.refused(response):
                     raise AuthFailed(
                         f"{self.provider} refused the credentials ({response.status_code}) "
                         f"on {what}: {excerpt(response)}"
