@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import platform
+import resource
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -51,3 +60,88 @@ def create_postgres_database() -> tuple[str, str]:
 
 def drop_postgres_database(name: str) -> None:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def sync_once(
+    provider: str, config: dict[str, Any], credentials: dict[str, Any], database_url: str,
+    workdir: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """One full sync of a new connection on a new database, timed from the engine's start."""
+    from service.connections import service as connections
+    from service.connections.schemas import ConnectionCreate
+    from service.db import Database
+    from service.migrate import upgrade
+    from service.services import open_services
+    from service.settings import Settings
+    from service.sync import service as syncs
+    from service.sync.engine import SyncEngine
+    from service.worker.inprocess import InProcessQueue
+
+    settings = Settings(data_dir=workdir, database_url=database_url)
+    db = Database.from_url(database_url)
+    await upgrade(db.engine)
+    async with open_services(settings, queue=InProcessQueue(eager=True), database=db) as services:
+        async with db.transaction() as session:
+            data = ConnectionCreate(
+                provider=provider, name="bench", config=config, credentials=credentials
+            )
+            made = await connections.create(
+                session=session, registry=services.registry, vault=services.vault, data=data
+            )
+            connection = await connections.resolver.get(session, str(made.id))
+            run = await syncs.request_sync(session=session, connection=connection, mode="full")
+        start = time.perf_counter()
+        await SyncEngine(services).run(run.id)
+        wall = time.perf_counter() - start
+        async with db.transaction() as session:
+            done = await syncs.get_run(session=session, run_id=run.id)
+    await db.dispose()
+    return {"wall": wall, "status": done.status, "error": done.error, "fetched": done.fetched,
+            "api_calls": done.api_calls}  # fmt: skip
+
+
+def measure_sync(
+    provider: str, config: dict[str, Any], credentials: dict[str, Any], backend: str
+) -> dict[str, Any]:
+    """``sync_once`` in a fresh process on a fresh database, so its peak RSS is its own."""
+    with tempfile.TemporaryDirectory() as workdir:
+        name = None
+        if backend == "sqlite":
+            database_url = f"sqlite:///{workdir}/bench.db"
+        else:
+            database_url, name = create_postgres_database()
+        command = [
+            sys.executable, "-m", "bench.common", "--provider", provider,
+            "--config", json.dumps(config), "--credentials", json.dumps(credentials),
+            "--database-url", database_url, "--workdir", workdir,
+        ]  # fmt: skip
+        try:
+            out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+        finally:
+            if name:
+                drop_postgres_database(name)
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        if result["status"] != "succeeded":
+            raise SystemExit(f"{provider} sync failed: {result['error']}")
+        return result
+
+
+def main() -> None:
+    """Child process of ``measure_sync``: one sync, then its figures as JSON."""
+    parser = argparse.ArgumentParser()
+    for option in ("--provider", "--config", "--credentials", "--database-url", "--workdir"):
+        parser.add_argument(option, required=True)
+    args = parser.parse_args()
+    result = asyncio.run(
+        sync_once(args.provider, json.loads(args.config), json.loads(args.credentials),
+                  args.database_url, Path(args.workdir))
+    )  # fmt: skip
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -13,28 +13,22 @@ process on a fresh database, so its peak RSS is its own. Results print as a Mark
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
-import json
 import math
-import resource
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
-from bench.common import create_postgres_database, drop_postgres_database, free_port, machine
+from bench.common import ROOT, free_port, machine, measure_sync
 from connectors.jira.connector import BODY_CHUNK, DC_PAGE, DC_WINDOW, ID_PAGE, build_jql
 from connectors.jira.mapping import FieldIds
 from tests.fakes.jira import API_TOKEN, EMAIL, PAT
 
-ROOT = Path(__file__).resolve().parent.parent
 DISCOVERY_CALLS = 4
 
 
@@ -132,88 +126,19 @@ def bare_download(url: str, cloud: bool) -> tuple[float, int]:
     return time.perf_counter() - start, calls
 
 
-async def _sync_once(url: str, database_url: str, cloud: bool, workdir: Path) -> dict[str, Any]:
-    from service.connections import service as connections
-    from service.connections.schemas import ConnectionCreate
-    from service.db import Database
-    from service.migrate import upgrade
-    from service.services import open_services
-    from service.settings import Settings
-    from service.sync import service as syncs
-    from service.sync.engine import SyncEngine
-    from service.worker.inprocess import InProcessQueue
-
-    settings = Settings(data_dir=workdir, database_url=database_url)
-    db = Database.from_url(database_url)
-    await upgrade(db.engine)
-    async with open_services(settings, queue=InProcessQueue(eager=True), database=db) as services:
-        async with db.transaction() as session:
-            credentials = {"email": EMAIL, "api_token": API_TOKEN} if cloud else {"token": PAT}
-            data = ConnectionCreate(
-                provider="jira", name="bench", config={"url": url}, credentials=credentials
-            )
-            made = await connections.create(
-                session=session, registry=services.registry, vault=services.vault, data=data
-            )
-            connection = await connections.resolver.get(session, str(made.id))
-            run = await syncs.request_sync(session=session, connection=connection, mode="full")
-        start = time.perf_counter()
-        await SyncEngine(services).run(run.id)
-        wall = time.perf_counter() - start
-        async with db.transaction() as session:
-            done = await syncs.get_run(session=session, run_id=run.id)
-    await db.dispose()
-    return {"wall": wall, "status": done.status, "error": done.error, "fetched": done.fetched,
-            "api_calls": done.api_calls}  # fmt: skip
-
-
-def run_one(args: argparse.Namespace) -> None:
-    """Child process: one sync, then its figures (and its own peak RSS) as JSON."""
-    result = asyncio.run(
-        _sync_once(args.url, args.database_url, args.deployment == "cloud", Path(args.workdir))
-    )
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(result))
-
-
 def measure(url: str, backend: str, cloud: bool) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as workdir:
-        name = None
-        if backend == "sqlite":
-            database_url = f"sqlite:///{workdir}/bench.db"
-        else:
-            database_url, name = create_postgres_database()
-        command = [
-            sys.executable, "-m", "bench.sync_jira", "run-one", "--url", url,
-            "--database-url", database_url, "--deployment", "cloud" if cloud else "datacenter",
-            "--workdir", workdir,
-        ]  # fmt: skip
-        try:
-            out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
-        finally:
-            if name:
-                drop_postgres_database(name)
-        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-        return result
+    credentials = {"email": EMAIL, "api_token": API_TOKEN} if cloud else {"token": PAT}
+    return measure_sync("jira", {"url": url}, credentials, backend)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = parser.add_subparsers(dest="command")
-    one = sub.add_parser("run-one")
-    one.add_argument("--url", required=True)
-    one.add_argument("--database-url", required=True)
-    one.add_argument("--deployment", required=True)
-    one.add_argument("--workdir", required=True)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--deployments", nargs="+", default=["cloud", "datacenter"])
     args = parser.parse_args()
-    if args.command == "run-one":
-        run_one(args)
-        return
     print(f"Machine: {machine()}\n")
     print(
         "| deployment | issues | backend | wall s | items/s | floor s | wall / floor "
@@ -229,8 +154,6 @@ def main() -> None:
                 floor, _ = bare_download(url, cloud)
                 for backend in args.backends:
                     r = measure(url, backend, cloud)
-                    if r["status"] != "succeeded":
-                        raise SystemExit(f"sync failed: {r['error']}")
                     print(
                         f"| {deployment} | {r['fetched']} | {backend} | {r['wall']:.1f} "
                         f"| {r['fetched'] / r['wall']:.0f} | {floor:.1f} | {r['wall'] / floor:.2f} "

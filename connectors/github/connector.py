@@ -38,6 +38,7 @@ from connectors.base import Connector
 from connectors.errors import Permanent
 from connectors.github.config import GitHubConfig, GitHubCredentials
 from connectors.github.mapping import issue_key, normalize, repo_of
+from connectors.grouping import grouped
 from connectors.http import Requester, retry_after
 from connectors.models import Page, WorkItem
 from connectors.prefetch import ahead
@@ -148,7 +149,7 @@ class GitHubConnector(Connector[GitHubConfig, GitHubCredentials]):
     async def fetch(self, cursor: str | None) -> AsyncGenerator[Page, None]:
         state = Cursor.decode(cursor)
         hierarchy = _Hierarchy()
-        async for page in ahead(self._pages(state, hierarchy)):
+        async for page in ahead(grouped(self._pages(state, hierarchy))):
             yield page
 
     async def _pages(self, cursor: Cursor, hierarchy: _Hierarchy) -> AsyncIterator[Page]:

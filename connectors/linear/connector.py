@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from connectors.base import Connector
 from connectors.errors import Permanent
+from connectors.grouping import grouped
 from connectors.http import Requester, retry_after
 from connectors.linear import documents, mapping
 from connectors.linear.config import LinearConfig, LinearCredentials
@@ -129,7 +130,7 @@ class LinearConnector(Connector[LinearConfig, LinearCredentials]):
 
     async def fetch(self, cursor: str | None) -> AsyncGenerator[Page, None]:
         state = Cursor.decode(cursor)
-        async for page in ahead(self._pages(state)):
+        async for page in ahead(grouped(self._pages(state))):
             yield page
 
     async def _labels(self, requester: Requester) -> dict[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import socket
 import threading
 import time
@@ -66,6 +67,9 @@ class GitHubSite:
     next_id: int = 5000
     numbers: Counter[str] = field(default_factory=Counter)
     with_parent_url: bool = True
+    # GitHub now pages some lists with an opaque `after` cursor in the `next` link instead
+    # of a page number (Singer's tap expects it for issues); both kinds are served.
+    cursor_links: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     _order: dict[str, list[int]] = field(default_factory=dict)
 
@@ -192,8 +196,11 @@ class GitHubSite:
 
 def _link(site: GitHubSite, repo_id: int, query: dict[str, Any], page: int, last: int) -> str:
     def url(n: int) -> str:
-        return site.api(f"/repositories/{repo_id}/issues?" + urlencode(query | {"page": n}))
+        where = {"after": f"Y3Vyc29yOnYyOpK{n:06d}"} if site.cursor_links else {"page": n}
+        return site.api(f"/repositories/{repo_id}/issues?" + urlencode(query | where))
 
+    if site.cursor_links:
+        return f'<{url(page + 1)}>; rel="next"' if page < last else ""
     rels = []
     if page > 1:
         rels += [f'<{url(page - 1)}>; rel="prev"']
@@ -214,6 +221,8 @@ def build_app(site: GitHubSite) -> Any:
     def paged(request: Request, rows: list[int], query: dict[str, Any], repo_id: int) -> Response:
         per_page = min(100, int(request.query_params.get("per_page", 30)))
         page = max(1, int(request.query_params.get("page", 1)))
+        if "after" in request.query_params:
+            page = int(request.query_params["after"][-6:])
         last = max(1, -(-len(rows) // per_page))
         chosen = rows[(page - 1) * per_page : page * per_page]
         body = json.dumps([site.public(i) for i in chosen]).encode()
@@ -261,7 +270,7 @@ def build_app(site: GitHubSite) -> Any:
             rows = [i for i in rows if site.issues[i]["state"] == state]
         if q.get("direction", "desc") == "desc":
             rows.reverse()
-        query = {k: v for k, v in q.items() if k != "page"}
+        query = {k: v for k, v in q.items() if k not in ("page", "after")}
         return paged(request, rows, query, site.repos[name])
 
     async def sub_issues(request: Request) -> Response:
@@ -274,7 +283,27 @@ def build_app(site: GitHubSite) -> Any:
         return paged(request, children, {"per_page": request.query_params.get("per_page", 30)},
                      site.repos[name or ""])  # fmt: skip
 
+    async def rate_limit(_: Request) -> Response:
+        core = {"limit": 5000, "remaining": 4999, "reset": int(time.time()) + 3600, "used": 1}
+        return JSONResponse({"resources": {"core": core}, "rate": core})
+
+    async def graphql(request: Request) -> Response:
+        """Only what Singer's tap asks before it lists: repository ids by owner and name."""
+        query = (await request.json())["query"]
+        data: dict[str, Any] = {"rateLimit": {"cost": 1}}
+        for alias, name, owner in re.findall(
+            r'(\w+): repository\(name: "([^"]+)", owner: "([^"]+)"\)', query
+        ):
+            full = f"{owner}/{name}"
+            data[alias] = (
+                {"nameWithOwner": full, "databaseId": site.repos[full]}
+                if full in site.repos else None
+            )  # fmt: skip
+        return JSONResponse({"data": data})
+
     routes = [
+        Route("/rate_limit", rate_limit),
+        Route("/graphql", graphql, methods=["POST"]),
         Route("/repos/{owner}/{repo}", repository),
         Route("/repos/{owner}/{repo}/issues", list_issues),
         Route("/repositories/{repo_id:int}/issues", list_issues),
@@ -314,6 +343,7 @@ def build_app(site: GitHubSite) -> Any:
                     (b"x-ratelimit-limit", b"5000"),
                     (b"x-ratelimit-remaining", b"4999"),
                     (b"x-ratelimit-reset", str(int(time.time()) + 3600).encode()),
+                    (b"x-ratelimit-used", b"1"),
                     (b"x-ratelimit-resource", b"core"),
                 ]
             await send(message)
@@ -372,3 +402,25 @@ def populate(site: GitHubSite, repos: tuple[str, ...], issues: int) -> None:
                 if n % 3 == 0:
                     site.close(child, "not_planned" if n == 6 else "completed")
             site.add(repo, title="Bump dependencies", pull_request=True)
+
+
+def main() -> None:
+    """Serve a generated site until killed: ``python -m tests.fakes.github --issues N``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--issues", type=int, required=True)
+    parser.add_argument("--repos", nargs="+", default=["acme/api", "acme/web"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--cursor-links", action="store_true")
+    args = parser.parse_args()
+    site = GitHubSite(base_url=f"http://127.0.0.1:{args.port}", cursor_links=args.cursor_links)
+    populate(site, tuple(args.repos), args.issues)
+    uvicorn.run(
+        build_app(site), host="127.0.0.1", port=args.port, log_level="warning",
+        access_log=False, lifespan="off",
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

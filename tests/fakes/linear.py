@@ -298,6 +298,11 @@ def build_app(site: LinearSite) -> Any:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
+        if request.method != "POST":
+            await JSONResponse(_error("POST a GraphQL document", "BAD_REQUEST"), 400)(
+                scope, receive, send
+            )
+            return
         body = await request.json()
         name = body.get("operationName") or "anonymous"
         with site.lock:
@@ -410,3 +415,25 @@ def populate(site: LinearSite, teams: tuple[str, ...], issues: int) -> None:
                     project=project if k % 7 else None,
                 )  # fmt: skip
                 made += 1
+
+
+def main() -> None:
+    """Serve a generated workspace until killed: ``python -m tests.fakes.linear --issues N``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--issues", type=int, required=True)
+    parser.add_argument("--teams", nargs="+", default=["ENG", "WEB"])
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    site = LinearSite()
+    populate(site, tuple(args.teams), args.issues)
+    schema()
+    uvicorn.run(
+        build_app(site), host="127.0.0.1", port=args.port, log_level="warning",
+        access_log=False, lifespan="off",
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

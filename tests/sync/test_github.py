@@ -153,6 +153,24 @@ class TestFullSync:
         assert deeper in site.issues
 
 
+    @pytest.mark.parametrize("cursor_links", [False, True])
+    async def test_a_page_that_shares_one_second_is_paged_through_by_its_next_link(
+        self, admin: httpx.AsyncClient, site: GitHubSite, github_url: str, database: Database,
+        cursor_links: bool,
+    ) -> None:  # fmt: skip
+        site.cursor_links = cursor_links  # page numbers, or GitHub's newer `after` cursors
+        populate(site, ("acme/api",), 330)
+        same = site.clock
+        for issue_id in site.listing("acme/api")[50:]:  # a bulk edit: 280 rows, one second
+            site._changed(issue_id, same)
+        connection_id = await connect_github(admin, github_url, repos=["acme/api"])
+        run = await sync(admin, connection_id, "full")
+        assert run["status"] == "succeeded", run["error"]
+        issues = [i for i, raw in site.issues.items() if "pull_request" not in raw]
+        assert len(await by_key(database, connection_id)) == len(issues)
+        assert run["fetched"] == len(issues)
+
+
 class TestIncrementalSync:
     async def test_only_changes_are_fetched_and_unchanged_repositories_answer_304(
         self, admin: httpx.AsyncClient, site: GitHubSite, github_url: str, database: Database
@@ -271,7 +289,7 @@ class TestFaults:
         database: Database,
         app: Any,
     ) -> None:
-        populate(site, REPOS, 500)
+        populate(site, REPOS, 2500)
         clean = await connect_github(admin, github_url, "clean")
         await sync(admin, clean, "full")
         killed = await connect_github(admin, github_url, "killed")
@@ -282,14 +300,14 @@ class TestFaults:
             run = await syncs.request_sync(session=session, connection=connection, mode="full")
         pages = 0
 
-        def die_after_three_pages(_: dict[str, int]) -> None:
+        def die_after_two_commits(_: dict[str, int]) -> None:
             nonlocal pages
             pages += 1
-            if pages == 3:
+            if pages == 2:
                 raise WorkerKilled  # after the commit, as a process killed there would be
 
         with pytest.raises(WorkerKilled):
-            await SyncEngine(services, on_page=die_after_three_pages).run(run.id)
+            await SyncEngine(services, on_page=die_after_two_commits).run(run.id)
         partial = len(await stored(database, killed))
         assert 0 < partial < len(await stored(database, clean))
         calls_before = site.total_calls

@@ -223,7 +223,7 @@ class TestFaults:
         database: Database,
         app: Any,
     ) -> None:
-        populate(site, TEAMS, 1200)
+        populate(site, TEAMS, 2500)
         clean = await connect_linear(admin, linear_url, "clean")
         first = await sync(admin, clean, "full")
         killed = await connect_linear(admin, linear_url, "killed")
@@ -233,14 +233,14 @@ class TestFaults:
             run = await syncs.request_sync(session=session, connection=connection, mode="full")
         pages = 0
 
-        def die_after_four_pages(_: dict[str, int]) -> None:
+        def die_after_two_commits(_: dict[str, int]) -> None:
             nonlocal pages
             pages += 1
-            if pages == 4:
+            if pages == 2:
                 raise WorkerKilled  # after the commit, as a process killed there would be
 
         with pytest.raises(WorkerKilled):
-            await SyncEngine(app.state.services, on_page=die_after_four_pages).run(run.id)
+            await SyncEngine(app.state.services, on_page=die_after_two_commits).run(run.id)
         partial = len(await stored(database, killed))
         assert 0 < partial < len(await stored(database, clean))
         calls_before = site.total_calls
