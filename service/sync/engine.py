@@ -187,8 +187,9 @@ class SyncEngine:
                 row["id"] = prior.id  # the upsert keeps the stored id
                 if prior.updated_at != row["updated_at"] or prior.deleted_at is not None:
                     updated += 1  # changed or revived
+        rows = await repository.resolve_parents(session, connection.id, rows)
         await repository.upsert_items(session, rows)
-        await repository.link_parents(session, connection.id, ids, [row["key"] for row in rows])
+        await repository.adopt_children(session, connection.id, rows)
         touched = [row["id"] for row in rows]
         await apply_link_rules(session, touched)
         await derived.refresh(
@@ -259,12 +260,19 @@ class SyncEngine:
     ) -> None:
         now = datetime.now(UTC)
         error = f"{type(exc).__name__}: {exc}"
-        async with self.services.unit_of_work() as session:
-            stored, _ = await self._finish(
-                session, run, connection, "failed", now, self._unreported_calls(connector)
-            )
-            stored.error = error
-            stored.lease_owner = stored.lease_expires_at = None
+        try:
+            async with self.services.unit_of_work() as session:
+                stored, _ = await self._finish(
+                    session, run, connection, "failed", now, self._unreported_calls(connector)
+                )
+                if stored.lease_owner != self.worker:
+                    # Another worker took the run over; its outcome stands, not this one's.
+                    raise LeaseLost
+                stored.error = error
+                stored.lease_owner = stored.lease_expires_at = None
+        except LeaseLost:
+            logger.warning("sync.lease_lost", extra={"run_id": str(run.id), "error": error})
+            return
         logger.warning("sync.failed", extra={"run_id": str(run.id), "error": error})
 
     async def _retry_or_fail(

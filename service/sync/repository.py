@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import fetch_rows
+from service.db import chunks, fetch_rows
 from service.models import Connection, SyncRun, Team, WorkItem
 from service.models.base import table_of
 from service.pagination import PageParams
@@ -21,8 +21,9 @@ from service.pagination import PageParams
 ACTIVE = ("queued", "running")
 _UPSERT_UPDATES = (
     "key", "url", "title", "kind", "type_name", "status", "status_category", "team_key",
-    "team_id", "parent_external_id", "parent_key", "labels", "containers", "estimate", "created_at",
-    "updated_at", "started_at", "resolved_at", "deleted_at", "last_seen_run_id", "synced_at",
+    "team_id", "parent_external_id", "parent_key", "parent_id", "labels", "containers",
+    "estimate", "created_at", "updated_at", "started_at", "resolved_at", "deleted_at",
+    "last_seen_run_id", "synced_at",
 )  # fmt: skip
 
 
@@ -162,64 +163,106 @@ async def upsert_items(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
         await session.exec(_upsert(session.get_bind().dialect.name), params=list(rows))
 
 
-async def link_parents(
-    session: AsyncSession,
-    connection_id: uuid.UUID,
-    external_ids: Collection[str],
-    keys: Collection[str],
-) -> None:
-    """Point the page's items at their parents, and earlier children at parents in the page.
+async def resolve_parents(
+    session: AsyncSession, connection_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Give each row its ``parent_id`` before it is written, parents first.
 
-    A parent is found by its external id, or by its key where the provider names it only
-    so (Jira Data Center's Epic Link). Every step is an indexed lookup, and only rows whose
-    parent changes are written: correlated subqueries here were planned badly on a table
-    growing under a large sync, before its statistics caught up.
+    A parent in the same page is known already; others are looked up (by external id, or
+    by key where the provider names parents only so, a live item winning over a deleted
+    one with the same key). Writing the parent with the row saves a second write of most
+    rows; ``adopt_children`` then only points earlier children at their parent. Rows come
+    back ordered so that a parent in the page precedes its children, as the foreign key is
+    checked row by row; a row in a cycle keeps no parent here.
     """
+    by_id = {row["external_id"]: row["id"] for row in rows}
+    by_key = {row["key"]: row["id"] for row in rows}
+    wanted_ids = {r["parent_external_id"] for r in rows if r["parent_external_id"]} - by_id.keys()
+    wanted_keys = {
+        r["parent_key"] for r in rows if not r["parent_external_id"] and r["parent_key"]
+    } - by_key.keys()
     mine = col(WorkItem.connection_id) == connection_id
-    affected = sa.union(
-        sa.select(col(WorkItem.id)).where(mine, col(WorkItem.external_id).in_(external_ids)),
-        sa.select(col(WorkItem.id)).where(mine, col(WorkItem.parent_external_id).in_(external_ids)),
-        sa.select(col(WorkItem.id)).where(mine, col(WorkItem.parent_key).in_(keys)),
-    ).subquery()
-    rows: list[tuple[uuid.UUID, str | None, str | None, uuid.UUID | None]] = list(
-        (
-            await session.exec(
-                select(
-                    WorkItem.id,
-                    WorkItem.parent_external_id,
-                    WorkItem.parent_key,
-                    WorkItem.parent_id,
-                ).where(col(WorkItem.id).in_(sa.select(affected.c.id)))
-            )
-        ).all()
-    )
-    wanted_ids = {ext for _, ext, _, _ in rows if ext}
-    wanted_keys = {key for _, ext, key, _ in rows if key and not ext}
-    by_id: dict[str, uuid.UUID] = {}
+    stored_ids: dict[str, uuid.UUID] = {}
+    stored_keys: dict[str, uuid.UUID] = {}
     if wanted_ids:
-        found = await session.exec(
-            select(WorkItem.external_id, WorkItem.id).where(
-                mine, col(WorkItem.external_id).in_(wanted_ids)
-            )
+        stmt = sa.select(col(WorkItem.external_id), col(WorkItem.id)).where(
+            mine, col(WorkItem.external_id).in_(wanted_ids)
         )
-        by_id = dict(found.all())
-    by_key: dict[str, uuid.UUID] = {}
+        stored_ids = dict(await fetch_rows(session, stmt))
     if wanted_keys:
-        found_keys = await session.exec(
-            select(WorkItem.key, WorkItem.id)
+        keyed = (
+            sa.select(col(WorkItem.key), col(WorkItem.id))
             .where(mine, col(WorkItem.key).in_(wanted_keys))
-            # A live item wins over a deleted one that once had the same key.
             .order_by(col(WorkItem.deleted_at).is_not(None).desc())
         )
-        by_key = dict(found_keys.all())
-    changes = []
-    for row_id, parent_external_id, parent_key, current in rows:
-        if parent_external_id:
-            parent = by_id.get(parent_external_id)
+        stored_keys = dict(await fetch_rows(session, keyed))
+    in_page = {row["id"]: row for row in rows}
+    for row in rows:
+        if row["parent_external_id"]:
+            parent = by_id.get(row["parent_external_id"]) or stored_ids.get(
+                row["parent_external_id"]
+            )
+        elif row["parent_key"]:
+            parent = by_key.get(row["parent_key"]) or stored_keys.get(row["parent_key"])
         else:
-            parent = by_key.get(parent_key) if parent_key else None
-        if parent != current:
-            changes.append({"row_id": row_id, "new_parent": parent})
+            parent = None
+        row["parent_id"] = parent if parent != row["id"] else None
+
+    depth: dict[uuid.UUID, int] = {}
+
+    def depth_of(row: dict[str, Any]) -> int:
+        chain: list[dict[str, Any]] = []
+        seen: set[uuid.UUID] = set()
+        node: dict[str, Any] | None = row
+        while node is not None and node["id"] not in depth:
+            if node["id"] in seen:  # a cycle: this link is not written here
+                node["parent_id"] = None
+                break
+            seen.add(node["id"])
+            chain.append(node)
+            node = in_page.get(node["parent_id"]) if node["parent_id"] else None
+        base = depth[node["id"]] + 1 if node is not None and node["id"] in depth else 0
+        for member in reversed(chain):
+            depth[member["id"]] = base
+            base += 1
+        return depth[row["id"]]
+
+    return sorted(rows, key=depth_of)
+
+
+async def adopt_children(
+    session: AsyncSession, connection_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Point items stored before their parent at it, now that the parent is in this page.
+
+    Every step is an indexed lookup, and only rows whose parent changes are written:
+    correlated subqueries here were planned badly on a table growing under a large sync,
+    before its statistics caught up.
+    """
+    page = {row["id"] for row in rows}
+    by_id = {row["external_id"]: row["id"] for row in rows}
+    by_key = {row["key"]: row["id"] for row in rows}
+    mine = col(WorkItem.connection_id) == connection_id
+    changes = []
+    for chunk in chunks(list(by_id)):
+        stmt = sa.select(
+            col(WorkItem.id), col(WorkItem.parent_external_id), col(WorkItem.parent_id)
+        ).where(mine, col(WorkItem.parent_external_id).in_(chunk))
+        for row_id, ref, current in await fetch_rows(session, stmt):
+            if row_id not in page and by_id[ref] != current:
+                changes.append({"row_id": row_id, "new_parent": by_id[ref]})
+    for chunk in chunks(list(by_key)):
+        # Whether the parent is named by id is checked here, not in SQL: a condition on
+        # parent_external_id steers SQLite onto that index, a scan of every such row.
+        keyed = sa.select(
+            col(WorkItem.id),
+            col(WorkItem.parent_key),
+            col(WorkItem.parent_id),
+            col(WorkItem.parent_external_id),
+        ).where(mine, col(WorkItem.parent_key).in_(chunk))
+        for row_id, ref, current, named_by_id in await fetch_rows(session, keyed):
+            if row_id not in page and not named_by_id and by_key[ref] != current:
+                changes.append({"row_id": row_id, "new_parent": by_key[ref]})
     if changes:
         table = table_of(WorkItem)
         await session.exec(

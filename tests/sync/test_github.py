@@ -152,7 +152,6 @@ class TestFullSync:
                              "/repos/acme/infra/issues/1/sub_issues": 1}  # fmt: skip
         assert deeper in site.issues
 
-
     @pytest.mark.parametrize("cursor_links", [False, True])
     async def test_a_page_that_shares_one_second_is_paged_through_by_its_next_link(
         self, admin: httpx.AsyncClient, site: GitHubSite, github_url: str, database: Database,

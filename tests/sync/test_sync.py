@@ -202,6 +202,29 @@ class TestFaults:
             )
             assert count.one() == 200
 
+    async def test_a_worker_that_lost_its_lease_does_not_fail_the_run(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker, database: Database, app: Any
+    ) -> None:
+        portfolio(tracker, 120)
+        connection_id = await connect(admin)
+        async with database.transaction() as session:
+            connection = await session.get(Connection, uuid.UUID(connection_id))
+            assert connection is not None
+            run = await syncs.request_sync(session=session, connection=connection, mode="full")
+        engine = SyncEngine(app.state.services)
+
+        def lease_taken_over(_: dict[str, int]) -> None:
+            engine.worker = "another-worker"  # the stored lease is no longer this worker's
+
+        engine.on_page = lease_taken_over
+        tracker.fail(2, httpx.Response(401))
+        await engine.run(run.id)
+        async with database.sessionmaker() as session:
+            stored_run = await session.get(SyncRun, run.id)
+            assert stored_run is not None
+            assert (stored_run.status, stored_run.error) == ("running", None)
+            assert stored_run.lease_owner is not None
+
 
 class TestSyncRequests:
     async def test_one_sync_per_connection_at_a_time(
