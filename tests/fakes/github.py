@@ -14,7 +14,6 @@ import copy
 import hashlib
 import json
 import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -25,13 +24,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tests.fakes.serving import run_forever, serving
 from tests.upstream import load
 
 TOKEN = "ghp_localtesttoken0123456789"
@@ -67,6 +66,7 @@ class GitHubSite:
     next_id: int = 5000
     numbers: Counter[str] = field(default_factory=Counter)
     with_parent_url: bool = True
+    children: dict[int, list[int]] = field(default_factory=dict)
     # GitHub now pages some lists with an opaque `after` cursor in the `next` link instead
     # of a page number (Singer's tap expects it for issues); both kinds are served.
     cursor_links: bool = False
@@ -136,6 +136,7 @@ class GitHubSite:
         if self.with_parent_url:
             raw["parent_issue_url"] = parent_raw["url"]
         raw["_parent"] = parent
+        self.children.setdefault(parent, []).append(child)
         parent_raw["sub_issues_summary"]["total"] += 1
         self._recount(parent)
         self._changed(child, self._tick())
@@ -144,8 +145,8 @@ class GitHubSite:
     def _recount(self, parent: int) -> None:
         summary = self.issues[parent]["sub_issues_summary"]
         done = sum(
-            1 for raw in self.issues.values()
-            if raw.get("_parent") == parent and raw["state"] == "closed"
+            1 for child in self.children.get(parent, ())
+            if child in self.issues and self.issues[child]["state"] == "closed"
         )  # fmt: skip
         summary["completed"] = done
         summary["percent_completed"] = done * 100 // summary["total"] if summary["total"] else 0
@@ -167,6 +168,7 @@ class GitHubSite:
         self.updated.pop(issue_id)
         self._order.clear()
         if raw.get("_parent") in self.issues:
+            self.children[raw["_parent"]].remove(issue_id)
             self.issues[raw["_parent"]]["sub_issues_summary"]["total"] -= 1
             self._recount(raw["_parent"])
 
@@ -279,7 +281,7 @@ def build_app(site: GitHubSite) -> Any:
         parent = site.by_number.get((name or "", number))
         if parent is None or parent not in site.issues:
             return problem(404, "Not Found")
-        children = sorted(i for i, raw in site.issues.items() if raw.get("_parent") == parent)
+        children = sorted(site.children.get(parent, ()))
         return paged(request, children, {"per_page": request.query_params.get("per_page", 30)},
                      site.repos[name or ""])  # fmt: skip
 
@@ -356,29 +358,13 @@ def build_app(site: GitHubSite) -> Any:
 @contextmanager
 def serve(site: GitHubSite) -> Iterator[str]:
     """Serve ``site`` on a loopback port until the block ends; yields its API URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    site.base_url = f"http://127.0.0.1:{port}"
-    for raw in site.issues.values():  # issues added before the port was known
-        for key in ("url", "repository_url", "parent_issue_url"):
-            if raw.get(key):
-                raw[key] = raw[key].replace(API, site.base_url)
-    config = uvicorn.Config(build_app(site), log_level="critical", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the local GitHub did not start")
-        time.sleep(0.01)
-    try:
+    with serving(build_app(site), "GitHub") as port:
+        site.base_url = f"http://127.0.0.1:{port}"
+        for raw in site.issues.values():  # issues added before the port was known
+            for key in ("url", "repository_url", "parent_issue_url"):
+                if raw.get(key):
+                    raw[key] = raw[key].replace(API, site.base_url)
         yield site.base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def populate(site: GitHubSite, repos: tuple[str, ...], issues: int) -> None:
@@ -416,10 +402,7 @@ def main() -> None:
     args = parser.parse_args()
     site = GitHubSite(base_url=f"http://127.0.0.1:{args.port}", cursor_links=args.cursor_links)
     populate(site, tuple(args.repos), args.issues)
-    uvicorn.run(
-        build_app(site), host="127.0.0.1", port=args.port, log_level="warning",
-        access_log=False, lifespan="off",
-    )  # fmt: skip
+    run_forever(build_app(site), args.port)
 
 
 if __name__ == "__main__":

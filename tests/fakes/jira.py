@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import copy
 import re
-import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +21,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tests.fakes.serving import run_forever, serving
 from tests.upstream import jsonl
 
 _CAPTURED = {issue["key"]: issue for _, issue in jsonl("jira/devlake/agile-board-issues.jsonl")}
@@ -529,24 +527,8 @@ def build_app(site: JiraSite) -> Any:
 @contextmanager
 def serve(site: JiraSite) -> Iterator[str]:
     """Serve ``site`` on a loopback port until the block ends; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(site), log_level="critical", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the local Jira did not start")
-        time.sleep(0.01)
-    try:
+    with serving(build_app(site), "Jira") as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def main() -> None:
@@ -560,14 +542,7 @@ def main() -> None:
     args = parser.parse_args()
     site = JiraSite(cloud=args.deployment == "cloud")
     populate(site, stories_for(args.issues))
-    uvicorn.run(
-        build_app(site),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
+    run_forever(build_app(site), args.port)
 
 
 if __name__ == "__main__":

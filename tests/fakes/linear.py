@@ -9,8 +9,8 @@ injected per call, including Linear's ``RATELIMITED`` error.
 
 from __future__ import annotations
 
+import bisect
 import functools
-import socket
 import threading
 import time
 from collections import Counter
@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import graphql
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from tests.fakes.serving import run_forever, serving
 from tests.upstream import UPSTREAM
 
 API_KEY = "lin_api_localtestkey0123456789"
@@ -102,8 +102,14 @@ class LinearSite:
     numbers: Counter[str] = field(default_factory=Counter)
     serial: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Each list sorted by (updatedAt, id), kept until something changes.
+    _sorted: dict[str, tuple[list[str], list[dict[str, Any]]]] = field(default_factory=dict)
+
+    def _changed(self) -> None:
+        self._sorted.clear()
 
     def _tick(self) -> str:
+        self._changed()
         self.clock += timedelta(milliseconds=1500)
         return _stamp(self.clock)
 
@@ -200,6 +206,11 @@ class LinearSite:
     def touch(self, issue_id: str, **fields: Any) -> None:
         self.issues[issue_id].update(fields, updatedAt=self._tick())
 
+    def remove(self, issue_id: str) -> None:
+        """Delete an issue for good (what a full sync must notice)."""
+        del self.issues[issue_id]
+        self._changed()
+
     def fail(self, call: int, fault: Any) -> None:
         """Answer the ``call``-th request from now with ``fault``: (status, headers), "reset",
         "ratelimited" (Linear's GraphQL error), or a callable run before answering."""
@@ -229,20 +240,21 @@ class LinearSite:
         }
 
     def _listed(
-        self, rows: list[dict[str, Any]], teams_of: Callable[[dict[str, Any]], set[str]],
-        args: dict[str, Any],
+        self, name: str, rows: Callable[[], list[dict[str, Any]]],
+        teams_of: Callable[[dict[str, Any]], set[str]], args: dict[str, Any],
     ) -> dict[str, Any]:  # fmt: skip
+        if name not in self._sorted:
+            ordered = sorted(rows(), key=lambda row: (row["updatedAt"], row["id"]))
+            self._sorted[name] = ([row["updatedAt"] for row in ordered], ordered)
+        stamps, ordered = self._sorted[name]
         filters = args.get("filter") or {}
         wanted = _keys_in(filters)
         since = (filters.get("updatedAt") or {}).get("gte")
-        chosen = [
-            row for row in rows
-            if (wanted is None or teams_of(row) & wanted)
-            and (since is None or row["updatedAt"] >= _normal(since))
-        ]  # fmt: skip
+        start = bisect.bisect_left(stamps, _normal(since)) if since is not None else 0
+        chosen = [row for row in ordered[start:] if wanted is None or teams_of(row) & wanted]
         sort = args.get("sort") or []
-        descending = any((s.get("updatedAt") or {}).get("order") == "Descending" for s in sort)
-        chosen.sort(key=lambda row: (row["updatedAt"], row["id"]), reverse=descending)
+        if any((s.get("updatedAt") or {}).get("order") == "Descending" for s in sort):
+            chosen.reverse()
         return self._page(chosen, args.get("first"), args.get("after"))
 
     def root(self) -> dict[str, Any]:
@@ -261,15 +273,22 @@ class LinearSite:
             "teams": teams,
             "issueLabels": labels,
             "initiatives": lambda _, **a: self._listed(
-                list(self.initiatives.values()), lambda row: row["_teams"], a
+                "initiatives",
+                lambda: list(self.initiatives.values()),
+                lambda row: row["_teams"],
+                a,
             ),
             "projects": lambda _, **a: self._listed(
-                list(self.projects.values()),
+                "projects",
+                lambda: list(self.projects.values()),
                 lambda row: {t["key"] for t in row["teams"]["nodes"]},
                 a,
             ),
             "issues": lambda _, **a: self._listed(
-                list(self.issues.values()), lambda row: {row["team"]["key"]}, a
+                "issues",
+                lambda: list(self.issues.values()),
+                lambda row: {row["team"]["key"]},
+                a,
             ),
         }
 
@@ -369,24 +388,8 @@ def execute(site: LinearSite, body: dict[str, Any], headers: dict[str, str]) -> 
 def serve(site: LinearSite) -> Iterator[str]:
     """Serve ``site`` on a loopback port until the block ends; yields its GraphQL URL."""
     schema()  # built once, before the first request's clock starts
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(site), log_level="critical", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the local Linear did not start")
-        time.sleep(0.01)
-    try:
+    with serving(build_app(site), "Linear") as port:
         yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def populate(site: LinearSite, teams: tuple[str, ...], issues: int) -> None:
@@ -429,10 +432,7 @@ def main() -> None:
     site = LinearSite()
     populate(site, tuple(args.teams), args.issues)
     schema()
-    uvicorn.run(
-        build_app(site), host="127.0.0.1", port=args.port, log_level="warning",
-        access_log=False, lifespan="off",
-    )  # fmt: skip
+    run_forever(build_app(site), args.port)
 
 
 if __name__ == "__main__":

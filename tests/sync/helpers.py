@@ -6,11 +6,16 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
 from service.db import Database
-from service.models import WorkItem
+from service.models import Connection, SyncRun, WorkItem
+from service.services import Services
+from service.sync import service as syncs
+from service.sync.engine import SyncEngine
+from service.worker.jobs import resume_interrupted_syncs
 from tests import factories
 from tests.tracker import BASE_URL, TOKEN, FakeTracker
 
@@ -57,3 +62,49 @@ async def stored(database: Database, connection_id: str) -> list[tuple[Any, ...]
             .order_by(col(WorkItem.external_id))
         )  # fmt: skip
         return [tuple(r) for r in rows.all()]
+
+
+class WorkerKilled(BaseException):
+    """Stands for the process dying: nothing in the engine catches it."""
+
+
+async def queued_run(database: Database, connection_id: str) -> uuid.UUID:
+    """A full sync run requested without running it (as an API request would queue it)."""
+    async with database.transaction() as session:
+        connection = await session.get(Connection, uuid.UUID(connection_id))
+        assert connection is not None
+        run = await syncs.request_sync(session=session, connection=connection, mode="full")
+        return run.id
+
+
+async def kill_after(services: Services, run_id: uuid.UUID, commits: int) -> None:
+    """Run the sync until ``commits`` pages are committed, then die as a killed process
+    would: right after the commit, with the lease still held."""
+    done = 0
+
+    def die(_: dict[str, int]) -> None:
+        nonlocal done
+        done += 1
+        if done == commits:
+            raise WorkerKilled
+
+    with pytest.raises(WorkerKilled):
+        await SyncEngine(services, on_page=die).run(run_id)
+
+
+async def expire_and_resume(services: Services, database: Database, run_id: uuid.UUID) -> None:
+    """The dead worker's lease runs out; the job that finds interrupted runs resumes it."""
+    async with database.transaction() as session:
+        dead = await session.get(SyncRun, run_id)
+        assert dead is not None
+        dead.lease_expires_at = dead.queued_at
+        session.add(dead)
+    await resume_interrupted_syncs(services)
+
+
+async def count_items(database: Database, connection_id: str) -> int:
+    async with database.sessionmaker() as session:
+        found = await session.exec(
+            select(sa.func.count()).where(col(WorkItem.connection_id) == uuid.UUID(connection_id))
+        )
+        return int(found.one())

@@ -11,24 +11,24 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import select
 
 from service.db import Database
-from service.models import Connection, SyncRun, WorkItem
-from service.sync import service as syncs
+from service.models import SyncRun, WorkItem
 from service.sync.engine import SyncEngine
-from service.worker.jobs import resume_interrupted_syncs
 from service.worker.retry import RetryLater
 from tests import factories
 from tests.fakes.github import TOKEN, GitHubSite, populate, serve
-from tests.sync.helpers import stored, sync
+from tests.sync.helpers import (
+    count_items,
+    expire_and_resume,
+    kill_after,
+    queued_run,
+    stored,
+    sync,
+)
 
 REPOS = ("acme/api", "acme/web")
-
-
-class WorkerKilled(BaseException):
-    """Stands for the process dying: nothing in the engine catches it."""
 
 
 @pytest.fixture
@@ -261,20 +261,17 @@ class TestFaults:
     ) -> None:  # fmt: skip
         populate(site, REPOS, 10)
         connection_id = await connect_github(admin, github_url)
-        async with database.transaction() as session:
-            connection = await session.get(Connection, uuid.UUID(connection_id))
-            assert connection is not None
-            run = await syncs.request_sync(session=session, connection=connection, mode="full")
+        run_id = await queued_run(database, connection_id)
         reset = int(time.time()) + 1800
         site.fail(1, (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}))
         started = time.monotonic()
         with pytest.raises(RetryLater) as deferred:
-            await SyncEngine(app.state.services).run(run.id)
+            await SyncEngine(app.state.services).run(run_id)
         assert time.monotonic() - started < 10
         assert 1790 < deferred.value.defer <= 1800
         assert site.total_calls == 1
         async with database.sessionmaker() as session:
-            stored_run = await session.get(SyncRun, run.id)
+            stored_run = await session.get(SyncRun, run_id)
             assert stored_run is not None
             # Not failed: released for the queue to run again when GitHub's window resets.
             assert (stored_run.status, stored_run.lease_owner) == ("running", None)
@@ -292,39 +289,17 @@ class TestFaults:
         clean = await connect_github(admin, github_url, "clean")
         await sync(admin, clean, "full")
         killed = await connect_github(admin, github_url, "killed")
-        services = app.state.services
-        async with database.transaction() as session:
-            connection = await session.get(Connection, uuid.UUID(killed))
-            assert connection is not None
-            run = await syncs.request_sync(session=session, connection=connection, mode="full")
-        pages = 0
-
-        def die_after_two_commits(_: dict[str, int]) -> None:
-            nonlocal pages
-            pages += 1
-            if pages == 2:
-                raise WorkerKilled  # after the commit, as a process killed there would be
-
-        with pytest.raises(WorkerKilled):
-            await SyncEngine(services, on_page=die_after_two_commits).run(run.id)
+        run_id = await queued_run(database, killed)
+        await kill_after(app.state.services, run_id, commits=2)
         partial = len(await stored(database, killed))
         assert 0 < partial < len(await stored(database, clean))
         calls_before = site.total_calls
 
-        async with database.transaction() as session:  # the dead worker's lease runs out
-            dead = await session.get(SyncRun, run.id)
-            assert dead is not None
-            dead.lease_expires_at = dead.queued_at
-            session.add(dead)
-        await resume_interrupted_syncs(services)
-        finished = (await admin.get(f"/v1/sync-runs/{run.id}")).json()
+        await expire_and_resume(app.state.services, database, run_id)
+        finished = (await admin.get(f"/v1/sync-runs/{run_id}")).json()
         assert finished["status"] == "succeeded", finished["error"]
         assert await stored(database, killed) == await stored(database, clean)
         # It resumed where it stopped: the resumed part is shorter than a whole listing.
         whole = sum(listing_calls(site, repo) for repo in REPOS)
         assert site.total_calls - calls_before < whole
-        async with database.sessionmaker() as session:
-            count = await session.exec(
-                select(sa.func.count()).where(col(WorkItem.connection_id) == uuid.UUID(killed))
-            )
-            assert count.one() == len(await stored(database, clean))
+        assert await count_items(database, killed) == len(await stored(database, clean))

@@ -4,30 +4,26 @@ Cloud and Data Center."""
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlmodel import select
 
 from service.db import Database
-from service.models import Connection, SyncRun, WorkItem
-from service.sync import service as syncs
-from service.sync.engine import SyncEngine
-from service.worker.jobs import resume_interrupted_syncs
 from tests import factories
 from tests.fakes.jira import API_TOKEN, DONE, EMAIL, PAT, JiraSite, populate, serve
-from tests.sync.helpers import stored, sync
+from tests.sync.helpers import (
+    count_items,
+    expire_and_resume,
+    kill_after,
+    queued_run,
+    stored,
+    sync,
+)
 
 DISCOVERY_CALLS = 4  # serverInfo, myself, field, status
-
-
-class WorkerKilled(BaseException):
-    """Stands for the process dying: nothing in the engine catches it."""
 
 
 @pytest.fixture(params=["cloud", "datacenter"])
@@ -192,34 +188,16 @@ class TestFaults:
         clean = await connect_jira(admin, site, jira_url, "clean")
         await sync(admin, clean, "full")
         killed = await connect_jira(admin, site, jira_url, "killed")
-        services = app.state.services
-        async with database.transaction() as session:
-            connection = await session.get(Connection, uuid.UUID(killed))
-            assert connection is not None
-            run = await syncs.request_sync(session=session, connection=connection, mode="full")
-
-        def die_after_first_page(_: dict[str, int]) -> None:
-            raise WorkerKilled  # after the commit, as a process killed there would be
-
-        with pytest.raises(WorkerKilled):
-            await SyncEngine(services, on_page=die_after_first_page).run(run.id)
+        run_id = await queued_run(database, killed)
+        await kill_after(app.state.services, run_id, commits=1)
         partial = len(await stored(database, killed))
         assert 0 < partial < len(site.issues)
 
-        async with database.transaction() as session:  # the dead worker's lease runs out
-            dead = await session.get(SyncRun, run.id)
-            assert dead is not None
-            dead.lease_expires_at = dead.queued_at
-            session.add(dead)
-        await resume_interrupted_syncs(services)
-        finished = (await admin.get(f"/v1/sync-runs/{run.id}")).json()
+        await expire_and_resume(app.state.services, database, run_id)
+        finished = (await admin.get(f"/v1/sync-runs/{run_id}")).json()
         assert finished["status"] == "succeeded", finished["error"]
         assert await stored(database, killed) == await stored(database, clean)
-        async with database.sessionmaker() as session:
-            count = await session.exec(
-                select(sa.func.count()).where(WorkItem.connection_id == uuid.UUID(killed))
-            )
-            assert count.one() == len(site.issues)
+        assert await count_items(database, killed) == len(site.issues)
 
 
 class TestStoryPoints:

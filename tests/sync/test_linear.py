@@ -13,19 +13,19 @@ import pytest
 from sqlmodel import select
 
 from service.db import Database
-from service.models import Connection, SyncRun, WorkItem
-from service.sync import service as syncs
-from service.sync.engine import SyncEngine
-from service.worker.jobs import resume_interrupted_syncs
+from service.models import WorkItem
 from tests import factories
 from tests.fakes.linear import API_KEY, MAX_COMPLEXITY, LinearSite, populate, serve
-from tests.sync.helpers import stored, sync
+from tests.sync.helpers import (
+    count_items,
+    expire_and_resume,
+    kill_after,
+    queued_run,
+    stored,
+    sync,
+)
 
 TEAMS = ("ENG", "WEB")
-
-
-class WorkerKilled(BaseException):
-    """Stands for the process dying: nothing in the engine catches it."""
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ class TestFullSync:
         assert (again["created"], again["updated"]) == (0, 0)
         assert await stored(database, connection_id) == before
         gone = list(site.issues)[5]
-        del site.issues[gone]
+        site.remove(gone)
         run = await sync(admin, connection_id, "full")
         assert run["deleted"] == 1
         assert (await items_of(database, connection_id))[gone]["deleted"] is True
@@ -227,30 +227,15 @@ class TestFaults:
         clean = await connect_linear(admin, linear_url, "clean")
         first = await sync(admin, clean, "full")
         killed = await connect_linear(admin, linear_url, "killed")
-        async with database.transaction() as session:
-            connection = await session.get(Connection, uuid.UUID(killed))
-            assert connection is not None
-            run = await syncs.request_sync(session=session, connection=connection, mode="full")
-        pages = 0
-
-        def die_after_two_commits(_: dict[str, int]) -> None:
-            nonlocal pages
-            pages += 1
-            if pages == 2:
-                raise WorkerKilled  # after the commit, as a process killed there would be
-
-        with pytest.raises(WorkerKilled):
-            await SyncEngine(app.state.services, on_page=die_after_two_commits).run(run.id)
+        run_id = await queued_run(database, killed)
+        await kill_after(app.state.services, run_id, commits=2)
         partial = len(await stored(database, killed))
         assert 0 < partial < len(await stored(database, clean))
         calls_before = site.total_calls
-        async with database.transaction() as session:  # the dead worker's lease runs out
-            dead = await session.get(SyncRun, run.id)
-            assert dead is not None
-            dead.lease_expires_at = dead.queued_at
-            session.add(dead)
-        await resume_interrupted_syncs(app.state.services)
-        finished = (await admin.get(f"/v1/sync-runs/{run.id}")).json()
+
+        await expire_and_resume(app.state.services, database, run_id)
+        finished = (await admin.get(f"/v1/sync-runs/{run_id}")).json()
         assert finished["status"] == "succeeded", finished["error"]
         assert await stored(database, killed) == await stored(database, clean)
         assert site.total_calls - calls_before < first["api_calls"]  # it resumed
+        assert await count_items(database, killed) == len(await stored(database, clean))

@@ -20,7 +20,7 @@ from service.sync.engine import SyncEngine
 from service.worker.jobs import resume_interrupted_syncs, schedule_due_syncs
 from tests import factories
 from tests.conftest import assert_problem
-from tests.sync.helpers import connect, portfolio, stored, sync
+from tests.sync.helpers import connect, portfolio, queued_run, stored, sync
 from tests.tracker import BASE_URL, FakeTracker
 
 
@@ -206,11 +206,7 @@ class TestFaults:
         self, admin: httpx.AsyncClient, tracker: FakeTracker, database: Database, app: Any
     ) -> None:
         portfolio(tracker, 120)
-        connection_id = await connect(admin)
-        async with database.transaction() as session:
-            connection = await session.get(Connection, uuid.UUID(connection_id))
-            assert connection is not None
-            run = await syncs.request_sync(session=session, connection=connection, mode="full")
+        run_id = await queued_run(database, await connect(admin))
         engine = SyncEngine(app.state.services)
 
         def lease_taken_over(_: dict[str, int]) -> None:
@@ -218,9 +214,9 @@ class TestFaults:
 
         engine.on_page = lease_taken_over
         tracker.fail(2, httpx.Response(401))
-        await engine.run(run.id)
+        await engine.run(run_id)
         async with database.sessionmaker() as session:
-            stored_run = await session.get(SyncRun, run.id)
+            stored_run = await session.get(SyncRun, run_id)
             assert stored_run is not None
             assert (stored_run.status, stored_run.error) == ("running", None)
             assert stored_run.lease_owner is not None
