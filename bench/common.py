@@ -139,8 +139,17 @@ def main() -> None:
         sync_once(args.provider, json.loads(args.config), json.loads(args.credentials),
                   args.database_url, Path(args.workdir))
     )  # fmt: skip
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ``ru_maxrss``: Linux carries that across fork and
+    exec, so a child would report its parent's size when the parent was the larger."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
