@@ -11,6 +11,7 @@ from connectors.errors import (
 )
 from connectors.models import Kind, Page, StatusCategory, WorkItem
 from connectors.registry import GROUP, PluginError, discover
+from connectors.webhooks import WebhookAction, WebhookEvent, WebhookRequest
 
 __all__ = [
     "AuthFailed",
@@ -26,6 +27,9 @@ __all__ = [
     "RateLimited",
     "StatusCategory",
     "Transient",
+    "WebhookAction",
+    "WebhookEvent",
+    "WebhookRequest",
     "WorkItem",
     "discover",
 ]

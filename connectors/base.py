@@ -10,7 +10,9 @@ from typing import ClassVar, Generic, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from connectors.errors import BadSignature
 from connectors.models import Page
+from connectors.webhooks import WebhookEvent, WebhookRequest
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 CredentialsT = TypeVar("CredentialsT", bound=BaseModel)
@@ -49,3 +51,12 @@ class Connector(ABC, Generic[ConfigT, CredentialsT]):
     @abstractmethod
     def fetch(self, cursor: str | None) -> AsyncGenerator[Page, None]:
         """Pages of items changed since ``cursor``; every item when ``cursor`` is None."""
+
+    def verify_webhook(self, request: WebhookRequest, secret: str) -> None:  # noqa: ARG002
+        """Raise ``BadSignature`` unless ``request`` is signed with ``secret`` as the provider
+        signs. Connectors without webhooks take none."""
+        raise BadSignature(f"{self.provider} connections take no webhooks")
+
+    def parse_webhook(self, request: WebhookRequest) -> WebhookEvent:  # noqa: ARG002
+        """What a verified request asks for; called only after ``verify_webhook``."""
+        raise BadSignature(f"{self.provider} connections take no webhooks")

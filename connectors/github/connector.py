@@ -36,12 +36,14 @@ from pydantic import BaseModel
 
 from connectors.base import Connector
 from connectors.errors import Permanent
+from connectors.github import webhooks
 from connectors.github.config import GitHubConfig, GitHubCredentials
 from connectors.github.mapping import issue_key, normalize, repo_of
 from connectors.grouping import grouped
 from connectors.http import Requester, retry_after
 from connectors.models import Page, WorkItem
 from connectors.prefetch import ahead
+from connectors.webhooks import WebhookEvent, WebhookRequest
 
 PER_PAGE = 100
 MAX_DEPTH = 8  # GitHub's limit on sub-issue nesting
@@ -137,6 +139,14 @@ class GitHubConnector(Connector[GitHubConfig, GitHubCredentials]):
         requester = self.requester
         for repo in self.config.repos:
             await requester.send("GET", self._url(f"/repos/{repo}"), what=f"repository {repo}")
+
+    def verify_webhook(self, request: WebhookRequest, secret: str) -> None:
+        webhooks.verify(request, secret)
+
+    def parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
+        return webhooks.parse(
+            request, team_map=self.config.team_map, epic_labels=self.config.epic_labels
+        )
 
     def _normalize(self, raw: dict[str, Any], parent_key: str | None = None) -> WorkItem:
         return normalize(

@@ -27,11 +27,13 @@ from pydantic import BaseModel
 
 from connectors.base import Connector
 from connectors.errors import Permanent
+from connectors.jira import webhooks
 from connectors.jira.client import JiraClient
 from connectors.jira.config import JiraConfig, JiraCredentials
 from connectors.jira.mapping import FieldIds, normalize, started_at
 from connectors.models import Page, WorkItem
 from connectors.prefetch import ahead
+from connectors.webhooks import WebhookRequest
 
 ID_PAGE = 5000
 BODY_CHUNK = 1000
@@ -119,6 +121,9 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
     provider: ClassVar[str] = "jira"
     config_model: ClassVar[type[BaseModel]] = JiraConfig
     credentials_model: ClassVar[type[BaseModel]] = JiraCredentials
+
+    def verify_webhook(self, request: WebhookRequest, secret: str) -> None:
+        webhooks.verify(request, secret)
 
     def _client(self) -> JiraClient:
         return JiraClient(self.config, self.credentials)

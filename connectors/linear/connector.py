@@ -28,10 +28,11 @@ from connectors.base import Connector
 from connectors.errors import Permanent
 from connectors.grouping import grouped
 from connectors.http import Requester, retry_after
-from connectors.linear import documents, mapping
+from connectors.linear import documents, mapping, webhooks
 from connectors.linear.config import LinearConfig, LinearCredentials
 from connectors.models import Page, WorkItem
 from connectors.prefetch import ahead
+from connectors.webhooks import WebhookRequest
 
 EPOCH = "1970-01-01T00:00:00.000Z"
 AUTH_CODES = frozenset({"AUTHENTICATION_ERROR", "FORBIDDEN"})
@@ -90,6 +91,9 @@ class LinearConnector(Connector[LinearConfig, LinearCredentials]):
     provider: ClassVar[str] = "linear"
     config_model: ClassVar[type[BaseModel]] = LinearConfig
     credentials_model: ClassVar[type[BaseModel]] = LinearCredentials
+
+    def verify_webhook(self, request: WebhookRequest, secret: str) -> None:
+        webhooks.verify(request, secret)
 
     @property
     def requester(self) -> Requester:

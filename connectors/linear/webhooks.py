@@ -1,0 +1,31 @@
+"""Linear webhooks, verified as Linear's SDK verifies them: ``Linear-Signature`` is the hex
+HMAC-SHA256 of the raw body, and the body's ``webhookTimestamp`` (milliseconds; else the
+``Linear-Timestamp`` header) must be within a minute of now, so a captured delivery cannot
+be replayed later."""
+
+from __future__ import annotations
+
+import json
+
+from connectors.errors import BadSignature
+from connectors.webhooks import WebhookRequest, hmac_hex, require_equal
+
+TOLERANCE_SECONDS = 60.0
+
+
+def verify(request: WebhookRequest, secret: str) -> None:
+    require_equal(
+        request.header("linear-signature"), hmac_hex(secret, request.body), "Linear-Signature"
+    )
+    try:
+        stamp = json.loads(request.body).get("webhookTimestamp")
+    except (ValueError, AttributeError):
+        stamp = None
+    if stamp is None:
+        stamp = request.header("linear-timestamp")
+    try:
+        sent = float(stamp) / 1000 if stamp is not None else None
+    except ValueError:
+        sent = None
+    if sent is None or abs(request.received_at - sent) > TOLERANCE_SECONDS:
+        raise BadSignature("the webhook timestamp is missing or more than a minute off")
