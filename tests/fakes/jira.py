@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tests.fakes.serving import run_forever, serving
+from tests.fakes.serving import run_forever, serving, take_fault
 from tests.upstream import jsonl
 
 _CAPTURED = {issue["key"]: issue for _, issue in jsonl("jira/devlake/agile-board-issues.jsonl")}
@@ -501,10 +501,7 @@ def build_app(site: JiraSite) -> Any:
         if scope["type"] != "http":
             await inner(scope, receive, send)
             return
-        with site.lock:
-            site.total_calls += 1
-            site.calls[scope["path"]] += 1
-            fault = site.faults.pop(site.total_calls, None)
+        fault = take_fault(site, scope["path"])
         if fault == "reset":
             raise ConnectionResetError("injected reset")  # uvicorn drops the connection
         if fault is not None:

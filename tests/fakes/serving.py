@@ -5,11 +5,35 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
+
+
+class FaultySite(Protocol):
+    """A local provider's state as far as counting calls and injecting faults go."""
+
+    lock: threading.Lock
+    total_calls: int
+    calls: Counter[str]
+    faults: dict[int, Any]
+
+
+def take_fault(site: FaultySite, name: str) -> Any:
+    """Count this request under ``name`` and return the fault planned for it. A planned
+    callable is something happening on the site just before the request: it runs, and the
+    request is then answered normally."""
+    with site.lock:
+        site.total_calls += 1
+        site.calls[name] += 1
+        fault = site.faults.pop(site.total_calls, None)
+    if callable(fault):
+        fault()
+        return None
+    return fault
 
 
 @contextmanager
