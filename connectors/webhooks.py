@@ -31,6 +31,10 @@ class WebhookRequest:
 class WebhookAction(StrEnum):
     upsert = "upsert"  # store these items as a sync page would
     delete = "delete"  # mark these external ids deleted
+    # Something changed that the payload does not describe as a sync would store it: run an
+    # incremental sync of the connection (Linear's and Jira's payloads lack fields a sync
+    # stores, so storing them as they are would make items flip between two versions).
+    sync = "sync"
     ping = "ping"  # the provider checking the endpoint
     ignore = "ignore"  # an event okr-sync does not use
 

@@ -17,6 +17,7 @@ from service.auth import service as auth
 from service.connections import router as connections
 from service.db import Database
 from service.errors import install_error_handlers
+from service.hooks import router as hooks
 from service.insights import router as insights
 from service.key_results import router as key_results
 from service.links import router as links
@@ -111,6 +112,7 @@ def create_app(
         connections,
         sync_runs,
         work_items,
+        hooks,
         links,
         rules,
         rollups,

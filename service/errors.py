@@ -44,6 +44,11 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "Send `Authorization: Bearer <token>` with a token that exists and is not revoked.",
     ),
     "forbidden": ("Forbidden", "The token's scope does not allow this operation."),
+    "invalid-signature": (
+        "Invalid signature",
+        "A provider webhook whose signature is missing, wrong or too old for the connection's "
+        "webhook secret.",
+    ),
     "not-found": ("Not found", "No resource with that id or key exists."),
     "conflict": (
         "Conflict",
@@ -117,6 +122,16 @@ class Unauthenticated(ApiError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidSignature(ApiError):
+    status = 401
+    slug = "invalid-signature"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    slug = "payload-too-large"
 
 
 class Forbidden(ApiError):

@@ -22,7 +22,8 @@ from tests.conftest import assert_problem, with_token
 # The access policy, written independently of the code: admins alone manage tokens (and,
 # later, connections and webhook endpoints); otherwise reading needs `read`, changing `write`.
 ADMIN_PREFIXES = ("/v1/tokens", "/v1/connections", "/v1/webhook-endpoints")
-PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/problems/{slug}"}
+# /hooks: providers authenticate by the signature on the body, not a token.
+PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/problems/{slug}", "/hooks/{connection_id}"}
 
 
 def expected_scope(method: str, path: str) -> Scope:

@@ -33,7 +33,7 @@ from connectors.jira.config import JiraConfig, JiraCredentials
 from connectors.jira.mapping import FieldIds, normalize, started_at
 from connectors.models import Page, WorkItem
 from connectors.prefetch import ahead
-from connectors.webhooks import WebhookRequest
+from connectors.webhooks import WebhookEvent, WebhookRequest
 
 ID_PAGE = 5000
 BODY_CHUNK = 1000
@@ -124,6 +124,9 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
 
     def verify_webhook(self, request: WebhookRequest, secret: str) -> None:
         webhooks.verify(request, secret)
+
+    def parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
+        return webhooks.parse(request)
 
     def _client(self) -> JiraClient:
         return JiraClient(self.config, self.credentials)

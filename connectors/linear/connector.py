@@ -32,7 +32,7 @@ from connectors.linear import documents, mapping, webhooks
 from connectors.linear.config import LinearConfig, LinearCredentials
 from connectors.models import Page, WorkItem
 from connectors.prefetch import ahead
-from connectors.webhooks import WebhookRequest
+from connectors.webhooks import WebhookEvent, WebhookRequest
 
 EPOCH = "1970-01-01T00:00:00.000Z"
 AUTH_CODES = frozenset({"AUTHENTICATION_ERROR", "FORBIDDEN"})
@@ -94,6 +94,9 @@ class LinearConnector(Connector[LinearConfig, LinearCredentials]):
 
     def verify_webhook(self, request: WebhookRequest, secret: str) -> None:
         webhooks.verify(request, secret)
+
+    def parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
+        return webhooks.parse(request)
 
     @property
     def requester(self) -> Requester:

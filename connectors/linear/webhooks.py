@@ -8,9 +8,16 @@ from __future__ import annotations
 import json
 
 from connectors.errors import BadSignature
-from connectors.webhooks import WebhookRequest, hmac_hex, require_equal
+from connectors.webhooks import (
+    WebhookAction,
+    WebhookEvent,
+    WebhookRequest,
+    hmac_hex,
+    require_equal,
+)
 
 TOLERANCE_SECONDS = 60.0
+SYNCED_TYPES = frozenset({"Issue", "Project", "Initiative"})
 
 
 def verify(request: WebhookRequest, secret: str) -> None:
@@ -29,3 +36,16 @@ def verify(request: WebhookRequest, secret: str) -> None:
         sent = None
     if sent is None or abs(request.received_at - sent) > TOLERANCE_SECONDS:
         raise BadSignature("the webhook timestamp is missing or more than a minute off")
+
+
+def parse(request: WebhookRequest) -> WebhookEvent:
+    """A removed issue, project or initiative is deleted; any other change to one of them
+    asks for an incremental sync (the payload carries ids where a sync stores names)."""
+    delivery = request.header("linear-delivery") or ""
+    payload = json.loads(request.body)
+    kind, action = payload.get("type"), payload.get("action")
+    if kind not in SYNCED_TYPES:
+        return WebhookEvent(delivery, WebhookAction.ignore)
+    if action == "remove":
+        return WebhookEvent(delivery, WebhookAction.delete, deleted=(str(payload["data"]["id"]),))
+    return WebhookEvent(delivery, WebhookAction.sync)

@@ -1,6 +1,7 @@
 """All tables, on one metadata, so that Alembic sees every one of them."""
 
 from service.models.base import metadata
+from service.models.hooks import WebhookDelivery
 from service.models.okrs import CheckIn, KeyResult, Objective, Period, Team
 from service.models.portfolio import (
     ClassificationRule,
@@ -26,6 +27,7 @@ __all__ = [
     "Period",
     "SyncRun",
     "Team",
+    "WebhookDelivery",
     "WorkItem",
     "metadata",
 ]

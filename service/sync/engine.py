@@ -29,10 +29,8 @@ from service.connections.service import build_connector
 from service.crypto import UndecryptableSecret
 from service.derived import state as derived
 from service.models import Connection, SyncRun
-from service.models.base import new_id
-from service.rules.apply import apply_link_rules
 from service.services import Services
-from service.sync import repository
+from service.sync import repository, store
 from service.worker.retry import RetryLater
 
 logger = logging.getLogger(__name__)
@@ -53,33 +51,6 @@ def backoff(attempt: int) -> float:
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def item_rows(
-    connection_id: uuid.UUID,
-    run_id: uuid.UUID,
-    page: Page,
-    teams: dict[str, uuid.UUID],
-    now: datetime,
-) -> list[dict[str, Any]]:
-    """Database rows for a page; the last copy wins when a page repeats an item."""
-    rows: dict[str, dict[str, Any]] = {}
-    for item in page.items:
-        values = item.model_dump(mode="python")
-        values.update(
-            id=new_id(),  # time-ordered: new rows append to the primary key's index
-            connection_id=connection_id,
-            team_id=teams.get(item.team_key) if item.team_key else None,
-            kind=item.kind.value,
-            status_category=item.status_category.value,
-            labels=list(item.labels),
-            containers=list(item.containers),
-            deleted_at=None,  # seen again: not deleted
-            last_seen_run_id=run_id,
-            synced_at=now,
-        )
-        rows[item.external_id] = values
-    return list(rows.values())
 
 
 class SyncEngine:
@@ -170,32 +141,7 @@ class SyncEngine:
     async def _apply(
         self, session: Any, connection: Connection, run: SyncRun, page: Page, now: datetime
     ) -> dict[str, int]:
-        if not page.items:
-            return {"fetched": 0, "created": 0, "updated": 0}
-        teams = await repository.team_ids(
-            session, {i.team_key for i in page.items if i.team_key is not None}
-        )
-        rows = item_rows(connection.id, run.id, page, teams, now)
-        ids = [row["external_id"] for row in rows]
-        existing = await repository.existing_items(session, connection.id, ids)
-        created = updated = 0
-        for row in rows:
-            prior = existing.get(row["external_id"])
-            if prior is None:
-                created += 1
-            else:
-                row["id"] = prior.id  # the upsert keeps the stored id
-                if prior.updated_at != row["updated_at"] or prior.deleted_at is not None:
-                    updated += 1  # changed or revived
-        rows = await repository.resolve_parents(session, connection.id, rows)
-        await repository.upsert_items(session, rows)
-        await repository.adopt_children(session, connection.id, rows)
-        touched = [row["id"] for row in rows]
-        await apply_link_rules(session, touched)
-        await derived.refresh(
-            session, touched, leafness_of=[p.parent_id for p in existing.values() if p.parent_id]
-        )
-        return {"fetched": len(page.items), "created": created, "updated": updated}
+        return await store.store_items(session, connection.id, page.items, now=now, run_id=run.id)
 
     async def _succeed(self, run: SyncRun, connection: Connection, api_calls: int) -> None:
         now = datetime.now(UTC)

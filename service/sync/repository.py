@@ -146,21 +146,26 @@ async def team_ids(session: AsyncSession, keys: Collection[str]) -> dict[str, uu
     return dict((await session.exec(stmt)).all())
 
 
-@lru_cache(maxsize=4)
-def _upsert(dialect: str) -> Any:
+@lru_cache(maxsize=8)
+def _upsert(dialect: str, keep_last_seen: bool) -> Any:
     """One statement per backend, executed with a list of rows: compiled once, then batched."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table_of(WorkItem))
+    updates = [n for n in _UPSERT_UPDATES if not (keep_last_seen and n == "last_seen_run_id")]
     return stmt.on_conflict_do_update(
         index_elements=["connection_id", "external_id"],
-        set_={name: stmt.excluded[name] for name in _UPSERT_UPDATES},
+        set_={name: stmt.excluded[name] for name in updates},
     )
 
 
-async def upsert_items(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or update by (connection, external id): running it twice changes nothing."""
+async def upsert_items(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], *, keep_last_seen: bool = False
+) -> None:
+    """Insert or update by (connection, external id): running it twice changes nothing.
+    ``keep_last_seen`` leaves a stored item's last sighting by a sync as it was."""
     if rows:
-        await session.exec(_upsert(session.get_bind().dialect.name), params=list(rows))
+        dialect = session.get_bind().dialect.name
+        await session.exec(_upsert(dialect, keep_last_seen), params=list(rows))
 
 
 async def resolve_parents(
@@ -271,6 +276,26 @@ async def adopt_children(
             .values(parent_id=sa.bindparam("new_parent")),
             params=changes,
         )
+
+
+async def mark_deleted(
+    session: AsyncSession, connection_id: uuid.UUID, external_ids: Collection[str], now: datetime
+) -> list[uuid.UUID]:
+    """Mark live items among ``external_ids`` deleted; their ids."""
+    gone: list[uuid.UUID] = []
+    for chunk in chunks(list(external_ids)):
+        result = await session.exec(
+            sa.update(WorkItem)
+            .where(
+                col(WorkItem.connection_id) == connection_id,
+                col(WorkItem.external_id).in_(chunk),
+                col(WorkItem.deleted_at).is_(None),
+            )
+            .values(deleted_at=now)
+            .returning(col(WorkItem.id))
+        )
+        gone += result.scalars().all()
+    return gone
 
 
 async def mark_unseen_deleted(

@@ -43,7 +43,15 @@ async def schedule_due_syncs(services: Services) -> None:
                 continue  # a run started since we looked; it will do
 
 
+async def process_webhook(services: Services, delivery_id: str) -> None:
+    """Apply one stored provider webhook."""
+    from service.hooks.service import process
+
+    await process(services, uuid.UUID(delivery_id))
+
+
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "process_webhook": process_webhook,
     "resume_interrupted_syncs": resume_interrupted_syncs,
     "schedule_due_syncs": schedule_due_syncs,
     "sync_connection": sync_connection,

@@ -1,0 +1,140 @@
+"""Inbound provider webhooks: verify, drop retries, store, answer; a job applies them.
+
+Providers drop events (GitHub never retries, Linear gives up after hours), so webhooks only
+lower latency: the scheduled incremental sync stays the source of truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from connectors import BadSignature, Connector, WebhookAction, WebhookEvent, WebhookRequest
+from service.connections.service import build_connector
+from service.errors import Conflict, InvalidInput, InvalidSignature, NotFound
+from service.models import Connection, WebhookDelivery
+from service.models.base import table_of
+from service.services import Services
+from service.sync import service as syncs
+from service.sync import store
+from service.worker.enqueue import after_commit
+
+logger = logging.getLogger(__name__)
+
+# Headers a provider's event is read from later; credentials and cookies are never kept.
+_UNKEPT_HEADERS = frozenset({"authorization", "cookie"})
+
+
+class Outcome(StrEnum):
+    accepted = "accepted"
+    duplicate = "duplicate"
+    ignored = "ignored"
+    ping = "ping"
+
+
+async def _connector(
+    session: AsyncSession, services: Services, connection_id: uuid.UUID
+) -> tuple[Connection, Connector[Any, Any]]:
+    connection = await session.get(Connection, connection_id)
+    if connection is None:
+        raise NotFound(f"no connection {connection_id}")
+    connector = build_connector(
+        registry=services.registry, vault=services.vault, connection=connection,
+        http=services.http,
+    )  # fmt: skip
+    return connection, connector
+
+
+def _parsed(connector: Connector[Any, Any], request: WebhookRequest) -> WebhookEvent:
+    try:
+        return connector.parse_webhook(request)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"not an event this connection understands: {exc}") from None
+
+
+async def receive(
+    *, session: AsyncSession, services: Services, connection_id: uuid.UUID, request: WebhookRequest
+) -> Outcome:
+    connection, connector = await _connector(session, services, connection_id)
+    if not connection.webhook_secret_encrypted:
+        raise InvalidSignature("this connection has no webhook secret")
+    try:
+        connector.verify_webhook(
+            request, services.vault.decrypt(connection.webhook_secret_encrypted)
+        )
+    except BadSignature as exc:
+        raise InvalidSignature(str(exc)) from None
+    event = _parsed(connector, request)
+    if event.action == WebhookAction.ping:
+        return Outcome.ping
+    if not event.delivery_id:
+        raise InvalidInput("the delivery id header is missing")
+    ignored = event.action == WebhookAction.ignore
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    row = WebhookDelivery(
+        connection_id=connection.id,
+        delivery_id=event.delivery_id[:200],
+        body=request.body,
+        headers={k: v for k, v in request.headers.items() if k not in _UNKEPT_HEADERS},
+        status="ignored" if ignored else "queued",
+    )
+    values = {c.name: getattr(row, c.name) for c in table_of(WebhookDelivery).columns}
+    stmt = (
+        insert(table_of(WebhookDelivery))
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["connection_id", "delivery_id"])
+        .returning(table_of(WebhookDelivery).c.id)
+    )
+    stored = (await session.exec(stmt)).scalar_one_or_none()
+    if stored is None:
+        return Outcome.duplicate
+    if ignored:
+        return Outcome.ignored
+    after_commit(session, "process_webhook", str(stored))
+    return Outcome.accepted
+
+
+async def process(services: Services, delivery_id: uuid.UUID) -> None:
+    """Apply one stored delivery; a delivery already applied is left alone."""
+    async with services.unit_of_work() as session:
+        delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        if delivery is None or delivery.status != "queued":
+            return
+        connection, connector = await _connector(session, services, delivery.connection_id)
+        event = connector.parse_webhook(
+            WebhookRequest(headers=delivery.headers, body=delivery.body)
+        )
+        now = datetime.now(UTC)
+        if event.action == WebhookAction.upsert:
+            await store.store_items(session, connection.id, event.items, now=now, run_id=None)
+        elif event.action == WebhookAction.delete:
+            await store.delete_items(session, connection.id, event.deleted, now)
+        elif event.action == WebhookAction.sync:
+            try:
+                async with session.begin_nested():
+                    await syncs.request_sync(
+                        session=session, connection=connection, mode="incremental"
+                    )
+            except Conflict:
+                pass  # a sync is queued or running; the next one picks up what it misses
+        delivery.status, delivery.processed_at = "processed", now
+        session.add(delivery)
+    logger.info(
+        "webhook.processed",
+        extra={
+            "delivery": str(delivery_id),
+            "action": event.action.value,
+            "items": len(event.items),
+        },
+    )
+
+
+def received_at() -> float:
+    return datetime.now(UTC).timestamp()
