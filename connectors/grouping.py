@@ -11,23 +11,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from connectors.models import Page, WorkItem
+from connectors.models import Page
 
 GROUP_ITEMS = 1000
 
 
 def merged(pages: list[Page]) -> Page:
-    """Pages as one: each item once (its latest copy; lists restarted from the last update
-    time repeat an item at page boundaries) and the last cursor given."""
+    """Pages as one, with the last cursor given. An item repeated at a page boundary (lists
+    restarted from the last update time repeat one) stays repeated: the engine stores the
+    last copy of each item in a page, and counts it once."""
     if len(pages) == 1:
         return pages[0]
-    latest: dict[str, WorkItem] = {}
-    for page in pages:
-        for item in page.items:
-            latest.pop(item.external_id, None)
-            latest[item.external_id] = item
     cursor = next((p.cursor for p in reversed(pages) if p.cursor is not None), None)
-    return Page(items=tuple(latest.values()), cursor=cursor)
+    return Page(items=tuple(item for page in pages for item in page.items), cursor=cursor)
 
 
 async def grouped(pages: AsyncIterator[Page], size: int = GROUP_ITEMS) -> AsyncIterator[Page]:

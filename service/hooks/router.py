@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from fastapi import APIRouter, Request
@@ -52,7 +53,7 @@ async def receive_webhook(
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
             query=dict(request.query_params),
-            received_at=service.received_at(),
+            received_at=time.time(),
         ),
     )
     return JSONResponse(

@@ -134,7 +134,3 @@ async def process(services: Services, delivery_id: uuid.UUID) -> None:
             "items": len(event.items),
         },
     )
-
-
-def received_at() -> float:
-    return datetime.now(UTC).timestamp()

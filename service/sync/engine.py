@@ -117,7 +117,9 @@ class SyncEngine:
     ) -> None:
         now = datetime.now(UTC)
         async with self.services.unit_of_work() as session:
-            counts = await self._apply(session, connection, run, page, now)
+            counts = await store.store_items(
+                session, connection.id, page.items, now=now, run_id=run.id
+            )
             calls = connector.stats.api_calls - self._reported_calls
             if not await repository.record_page(
                 session,
@@ -137,11 +139,6 @@ class SyncEngine:
             "sync.page_committed",
             extra={"run_id": str(run.id), **{f"items_{k}": v for k, v in counts.items()}},
         )
-
-    async def _apply(
-        self, session: Any, connection: Connection, run: SyncRun, page: Page, now: datetime
-    ) -> dict[str, int]:
-        return await store.store_items(session, connection.id, page.items, now=now, run_id=run.id)
 
     async def _succeed(self, run: SyncRun, connection: Connection, api_calls: int) -> None:
         now = datetime.now(UTC)

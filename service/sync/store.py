@@ -55,9 +55,10 @@ async def store_items(
     now: datetime,
     run_id: uuid.UUID | None,
 ) -> dict[str, int]:
-    """Upsert ``items`` and bring everything they touch up to date. ``run_id`` is the sync
-    run that saw them; None (a webhook) leaves each stored item's last sighting as it was,
-    so that a full sync running meanwhile does not take it for gone."""
+    """Upsert ``items`` (each counted and stored once, its last copy) and bring everything
+    they touch up to date. ``run_id`` is the sync run that saw them; None (a webhook) leaves
+    each stored item's last sighting as it was, so that a full sync running meanwhile does
+    not take it for gone."""
     if not items:
         return {"fetched": 0, "created": 0, "updated": 0}
     teams = await repository.team_ids(
@@ -83,7 +84,7 @@ async def store_items(
     await derived.refresh(
         session, touched, leafness_of=[p.parent_id for p in existing.values() if p.parent_id]
     )
-    return {"fetched": len(items), "created": created, "updated": updated}
+    return {"fetched": len(rows), "created": created, "updated": updated}
 
 
 async def delete_items(
