@@ -30,6 +30,7 @@ from service.services import open_services
 from service.settings import Settings, get_settings
 from service.sync import router as sync_runs
 from service.teams import router as teams
+from service.webhooks import router as webhook_endpoints
 from service.work_items import router as work_items
 from service.worker.arq_queue import ArqQueue
 from service.worker.inprocess import InProcessQueue, every
@@ -48,6 +49,10 @@ Errors are RFC 9457 `application/problem+json`.
 
 SCHEDULE_EVERY = 60.0
 RESUME_EVERY = 300.0
+# Retries fall due between changes; the scans catch grace periods that end with no write.
+DELIVER_EVERY = 5.0
+SCAN_EVERY = 60.0
+STALE_SCAN_EVERY = 24 * 3600.0
 
 
 def create_app(
@@ -85,6 +90,9 @@ def create_app(
                 periodic = [
                     asyncio.create_task(every(jobs, "schedule_due_syncs", SCHEDULE_EVERY)),
                     asyncio.create_task(every(jobs, "resume_interrupted_syncs", RESUME_EVERY)),
+                    asyncio.create_task(every(jobs, "deliver_webhooks", DELIVER_EVERY)),
+                    asyncio.create_task(every(jobs, "scan_events", SCAN_EVERY)),
+                    asyncio.create_task(every(jobs, "scan_stale_key_results", STALE_SCAN_EVERY)),
                 ]
             try:
                 yield
@@ -117,6 +125,7 @@ def create_app(
         rules,
         rollups,
         insights,
+        webhook_endpoints,
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(metrics_registry))

@@ -14,6 +14,7 @@ from connectors.registry import ConnectorClass, discover
 from service.crypto import Vault
 from service.db import Database
 from service.settings import Settings
+from service.webhooks.destinations import outbound_client
 from service.worker.enqueue import JobQueue, discard_pending, send_pending
 
 
@@ -29,6 +30,8 @@ class Services:
     registry: Mapping[str, ConnectorClass]
     vault: Vault
     queue: JobQueue
+    # Outbound webhooks go through their own client: public addresses only, no redirects.
+    outbound: httpx.AsyncClient
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -60,7 +63,8 @@ async def open_services(
     """
     db = database or Database.from_url(settings.effective_database_url)
     try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        outbound = outbound_client(allow_private=settings.allow_private_webhook_urls)
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http, outbound:
             services = Services(
                 settings=settings,
                 db=db,
@@ -68,6 +72,7 @@ async def open_services(
                 registry=registry if registry is not None else discover(),
                 vault=Vault(settings.secret_keys()),
                 queue=queue,
+                outbound=outbound,
             )
             queue.bind(services)
             yield services

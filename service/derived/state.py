@@ -29,6 +29,7 @@ from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.models.base import table_of
 from service.rules.matching import SUBJECT_COLUMNS, Matcher, Subject, subject_of
+from service.webhooks import outbox
 
 
 @dataclass(slots=True)
@@ -238,6 +239,8 @@ async def refresh(
     many items below the roots changed."""
     if not roots and not leafness_of:
         return 0
+    # Whatever changed here may unlink an epic or move a KR's progress: look, once committed.
+    outbox.request_scan(session)
     await normalise_link_shares(session, roots)
     nodes = await _subtrees(session, set(roots))
     above = await _ancestors(session, nodes)

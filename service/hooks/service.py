@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from connectors import BadSignature, Connector, WebhookAction, WebhookEvent, WebhookRequest
 from service.connections.service import build_connector
 from service.errors import Conflict, InvalidInput, InvalidSignature, NotFound
-from service.models import Connection, WebhookDelivery
+from service.models import Connection, InboundWebhook
 from service.models.base import table_of
 from service.services import Services
 from service.sync import service as syncs
@@ -78,19 +78,19 @@ async def receive(
     ignored = event.action == WebhookAction.ignore
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    row = WebhookDelivery(
+    row = InboundWebhook(
         connection_id=connection.id,
         delivery_id=event.delivery_id[:200],
         body=request.body,
         headers={k: v for k, v in request.headers.items() if k not in _UNKEPT_HEADERS},
         status="ignored" if ignored else "queued",
     )
-    values = {c.name: getattr(row, c.name) for c in table_of(WebhookDelivery).columns}
+    values = {c.name: getattr(row, c.name) for c in table_of(InboundWebhook).columns}
     stmt = (
-        insert(table_of(WebhookDelivery))
+        insert(table_of(InboundWebhook))
         .values(values)
         .on_conflict_do_nothing(index_elements=["connection_id", "delivery_id"])
-        .returning(table_of(WebhookDelivery).c.id)
+        .returning(table_of(InboundWebhook).c.id)
     )
     stored = (await session.exec(stmt)).scalar_one_or_none()
     if stored is None:
@@ -104,7 +104,7 @@ async def receive(
 async def process(services: Services, delivery_id: uuid.UUID) -> None:
     """Apply one stored delivery; a delivery already applied is left alone."""
     async with services.unit_of_work() as session:
-        delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        delivery = await session.get(InboundWebhook, delivery_id, with_for_update=True)
         if delivery is None or delivery.status != "queued":
             return
         connection, connector = await _connector(session, services, delivery.connection_id)

@@ -26,6 +26,7 @@ from service.models import CheckIn, KeyResult, Objective
 from service.pagination import Page, PageParams
 from service.periods import service as periods
 from service.teams import service as teams
+from service.webhooks import outbox
 
 # A reading may carry a client's clock, which can run a little ahead of ours.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -139,6 +140,7 @@ async def update(
     key_result.updated_at = datetime.now(UTC)
     session.add(key_result)
     await session.flush()
+    outbox.request_scan(session)  # a new target or mode moves progress
     return (await outs(session, [key_result]))[0]
 
 
@@ -190,6 +192,7 @@ async def check_in(
     )
     session.add(row)
     await session.flush()
+    outbox.request_scan(session)  # progress may have moved; a stale KR is fresh again
     return CheckInOut.model_validate(row)
 
 

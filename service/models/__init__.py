@@ -1,7 +1,7 @@
 """All tables, on one metadata, so that Alembic sees every one of them."""
 
 from service.models.base import metadata
-from service.models.hooks import WebhookDelivery
+from service.models.hooks import InboundWebhook
 from service.models.okrs import CheckIn, KeyResult, Objective, Period, Team
 from service.models.portfolio import (
     ClassificationRule,
@@ -12,6 +12,8 @@ from service.models.portfolio import (
 )
 from service.models.sync import Connection, SyncRun, WorkItem
 from service.models.tokens import ApiToken
+from service.models.watches import EpicWatch, KeyResultWatch, TeamShareWatch
+from service.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "ApiToken",
@@ -19,15 +21,21 @@ __all__ = [
     "ClassificationRule",
     "Connection",
     "EffectiveLink",
+    "EpicWatch",
+    "InboundWebhook",
     "KeyResult",
     "KeyResultEffort",
+    "KeyResultWatch",
     "Link",
     "LinkRule",
     "Objective",
     "Period",
     "SyncRun",
     "Team",
+    "TeamShareWatch",
     "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
     "WorkItem",
     "metadata",
 ]

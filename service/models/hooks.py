@@ -1,4 +1,4 @@
-"""Provider webhook deliveries, stored before they are processed."""
+"""Inbound provider webhooks, stored before they are processed."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from sqlmodel import Field, SQLModel
 from service.models.base import UTCDateTime, new_id, utcnow
 
 
-class WebhookDelivery(SQLModel, table=True):
+class InboundWebhook(SQLModel, table=True):
     """One verified delivery. The provider's delivery id stays the same across its retries,
     so a retry finds its row and is dropped."""
 
-    __tablename__ = "webhook_deliveries"
+    __tablename__ = "inbound_webhooks"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     connection_id: uuid.UUID = Field(foreign_key="connections.id", ondelete="CASCADE")
@@ -29,6 +29,6 @@ class WebhookDelivery(SQLModel, table=True):
 
     __table_args__ = (
         sa.UniqueConstraint(
-            "connection_id", "delivery_id", name="uq_webhook_deliveries_connection_delivery"
+            "connection_id", "delivery_id", name="uq_inbound_webhooks_connection_delivery"
         ),
     )

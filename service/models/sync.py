@@ -125,6 +125,13 @@ class WorkItem(SQLModel, table=True):
         sa.Index("ix_work_items_connection_id_parent_key", "connection_id", "parent_key"),
         # Parents named by key (Data Center's Epic Link) are looked up through this.
         sa.Index("ix_work_items_connection_id_key", "connection_id", "key"),
+        # The epic.unlinked scan reads live epics only.
+        sa.Index(
+            "ix_work_items_live_epics",
+            "id",
+            sqlite_where=sa.text("kind = 'epic' AND deleted_at IS NULL"),
+            postgresql_where=sa.text("kind = 'epic' AND deleted_at IS NULL"),
+        ),
         # Roll-ups read live leaves by when they were resolved; on PostgreSQL the index
         # carries every column a roll-up reads, so the aggregate is an index-only scan.
         sa.Index(

@@ -31,6 +31,9 @@ from service.derived import state as derived
 from service.models import Connection, SyncRun
 from service.services import Services
 from service.sync import repository, store
+from service.sync.schemas import SyncRunOut
+from service.webhooks import outbox
+from service.webhooks.events import EventType
 from service.worker.retry import RetryLater
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,16 @@ def backoff(attempt: int) -> float:
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def _announce(session: Any, kind: EventType, run: SyncRun, connection: Connection) -> None:
+    """sync.completed or sync.failed, in the transaction that ends the run."""
+    data = {
+        "sync_run": SyncRunOut.model_validate(run).model_dump(mode="json"),
+        "connection": {"id": str(connection.id), "name": connection.name,
+                       "provider": connection.provider},
+    }  # fmt: skip
+    await outbox.emit(session, [outbox.Event(kind, data, about_team=False)])
 
 
 class SyncEngine:
@@ -162,6 +175,8 @@ class SyncEngine:
             if stored.checkpoint is not None and config_unchanged:
                 stored_connection.cursor = stored.checkpoint
             stored.lease_owner = stored.lease_expires_at = None
+            await _announce(session, EventType.sync_completed, stored, stored_connection)
+            outbox.request_scan(session)
         logger.info(
             "sync.succeeded",
             extra={
@@ -213,6 +228,7 @@ class SyncEngine:
                     raise LeaseLost
                 stored.error = error
                 stored.lease_owner = stored.lease_expires_at = None
+                await _announce(session, EventType.sync_failed, stored, connection)
         except LeaseLost:
             logger.warning("sync.lease_lost", extra={"run_id": str(run.id), "error": error})
             return

@@ -10,7 +10,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.models import Objective, Team
+from service.models import Objective, Team, WebhookEndpoint
 from service.pagination import PageParams
 
 _Parent = aliased(Team)
@@ -56,3 +56,8 @@ async def has_children(session: AsyncSession, team_id: uuid.UUID) -> bool:
 async def owns_objectives(session: AsyncSession, team_id: uuid.UUID) -> bool:
     result = await session.exec(select(Objective.id).where(Objective.team_id == team_id).limit(1))
     return result.first() is not None
+
+
+async def filters_webhooks(session: AsyncSession, team_id: uuid.UUID) -> bool:
+    stmt = select(WebhookEndpoint.id).where(WebhookEndpoint.team_id == team_id).limit(1)
+    return (await session.exec(stmt)).first() is not None

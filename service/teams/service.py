@@ -77,6 +77,10 @@ async def delete(*, session: AsyncSession, team: Team) -> None:
         raise Conflict(f"team {team.key!r} has child teams; move or delete them first")
     if await repository.owns_objectives(session, team.id):
         raise Conflict(f"team {team.key!r} still owns objectives; move or delete them first")
+    if await repository.filters_webhooks(session, team.id):
+        raise Conflict(
+            f"webhook endpoints are filtered to team {team.key!r}; change or delete them first"
+        )
     await session.delete(team)
     await session.flush()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +28,12 @@ def _with_labels() -> Any:
 async def get(session: AsyncSession, item_id: uuid.UUID) -> Any:
     """(item, team key, parent key), or None."""
     return (await session.exec(_with_labels().where(col(WorkItem.id) == item_id))).first()
+
+
+async def get_many(session: AsyncSession, ids: Collection[uuid.UUID]) -> list[Any]:
+    """(item, team key, parent key) for each of ``ids`` that exists."""
+    stmt = _with_labels().where(col(WorkItem.id).in_(ids)).order_by(col(WorkItem.id))
+    return list((await session.exec(stmt)).all())
 
 
 async def get_by_key(session: AsyncSession, key: str) -> list[Any]:

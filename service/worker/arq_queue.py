@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
+from service.worker.jobs import COALESCED
+
 if TYPE_CHECKING:
     from service.services import Services
 
@@ -14,7 +16,9 @@ DEFAULT_QUEUE = "okr-sync:queue"  # Settings.queue_name
 
 def job_id(job: str, args: tuple[Any, ...]) -> str | None:
     """One queued job per run: arq refuses a second with the same id while the first waits."""
-    return f"{job}:{':'.join(map(str, args))}" if args else None
+    if args:
+        return f"{job}:{':'.join(map(str, args))}"
+    return job if job in COALESCED else None
 
 
 class ArqQueue:

@@ -53,6 +53,14 @@ def cron_jobs() -> list[CronJob]:
             minute=set(range(0, 60, 5)),
             run_at_startup=True,
         ),
+        # Retries fall due between writes; claims keep two workers off one message.
+        cron(
+            _adapt("deliver_webhooks", JOBS["deliver_webhooks"]),
+            second=set(range(0, 60, 5)),
+            run_at_startup=True,
+        ),
+        cron(_adapt("scan_events", JOBS["scan_events"]), second=30),
+        cron(_adapt("scan_stale_key_results", JOBS["scan_stale_key_results"]), hour=6, minute=0),
     ]
 
 

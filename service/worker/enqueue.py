@@ -19,8 +19,11 @@ class JobQueue(Protocol):
 
 
 def after_commit(session: AsyncSession, job: str, *args: Any) -> None:
-    """Ask for ``job(*args)`` to run once this session's transaction commits."""
-    session.info.setdefault(_PENDING, []).append((job, args))
+    """Ask for ``job(*args)`` to run once this session's transaction commits (once, however
+    often it is asked for)."""
+    pending = session.info.setdefault(_PENDING, [])
+    if (job, args) not in pending:
+        pending.append((job, args))
 
 
 async def send_pending(session: AsyncSession, queue: JobQueue) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from service.worker.jobs import JOBS, MAX_TRIES
+from service.worker.jobs import COALESCED, JOBS, MAX_TRIES
 from service.worker.retry import RetryLater
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ class InProcessQueue:
         self.eager = eager
         self.services: Services | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Coalesced jobs running now, and those asked for again meanwhile.
+        self._running: set[str] = set()
+        self._again: set[str] = set()
 
     def bind(self, services: Services) -> None:
         self.services = services
@@ -36,9 +39,28 @@ class InProcessQueue:
         if self.eager:
             await self._run(job, args)
             return
-        task = asyncio.create_task(self._run(job, args), name=f"job:{job}")
+        if job in COALESCED and not args:
+            if job in self._running:
+                self._again.add(job)
+                return
+            self._running.add(job)
+            run = self._coalesced(job)
+        else:
+            run = self._run(job, args)
+        task = asyncio.create_task(run, name=f"job:{job}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _coalesced(self, job: str) -> None:
+        """Run ``job``, and once more if it was asked for while it ran."""
+        try:
+            while True:
+                self._again.discard(job)
+                await self._run(job, ())
+                if job not in self._again:
+                    return
+        finally:
+            self._running.discard(job)
 
     async def _run(self, job: str, args: tuple[Any, ...]) -> None:
         assert self.services is not None, "bind() the queue to its services first"

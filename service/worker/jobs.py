@@ -15,6 +15,8 @@ from service.sync.engine import SyncEngine
 
 # The engine's own attempt limit decides; this only bounds a job that keeps asking.
 MAX_TRIES = 10
+# Jobs that look at everything: one waiting is as good as many.
+COALESCED = frozenset({"scan_events"})
 
 
 async def sync_connection(services: Services, run_id: str) -> None:
@@ -50,9 +52,33 @@ async def process_webhook(services: Services, delivery_id: str) -> None:
     await process(services, uuid.UUID(delivery_id))
 
 
+async def deliver_webhooks(services: Services) -> None:
+    """Send the outbound webhook messages that are due."""
+    from service.webhooks.delivery import deliver_due
+
+    await deliver_due(services, services.outbound)
+
+
+async def scan_events(services: Services) -> None:
+    """Find the events that writes since the last scan caused (service.webhooks.scans)."""
+    from service.webhooks.scans import run_scans
+
+    await run_scans(services)
+
+
+async def scan_stale_key_results(services: Services) -> None:
+    """The daily scan, which also looks for key results gone without check-ins."""
+    from service.webhooks.scans import run_scans
+
+    await run_scans(services, stale=True)
+
+
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "deliver_webhooks": deliver_webhooks,
     "process_webhook": process_webhook,
     "resume_interrupted_syncs": resume_interrupted_syncs,
+    "scan_events": scan_events,
+    "scan_stale_key_results": scan_stale_key_results,
     "schedule_due_syncs": schedule_due_syncs,
     "sync_connection": sync_connection,
 }

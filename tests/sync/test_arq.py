@@ -56,6 +56,9 @@ async def run_worker(app: Any, queue: ArqQueue) -> None:
         burst=True,
         handle_signals=False,
         poll_delay=0.05,
+        # The test's sessions share one connection: jobs (a sync and the event scans it
+        # asks for) must take turns on it.
+        max_jobs=1,
         ctx={"services": app.state.services},
     )
     try:

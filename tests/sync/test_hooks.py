@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from service.db import Database
-from service.models import SyncRun, WebhookDelivery, WorkItem
+from service.models import SyncRun, InboundWebhook, WorkItem
 from tests import factories
 from tests.fakes.linear import API_KEY, LinearSite, populate, serve
 from tests.upstream import UPSTREAM
@@ -69,11 +69,11 @@ async def items(database: Database, connection_id: str) -> dict[str, WorkItem]:
         return {item.key: item for item in rows.all()}
 
 
-async def deliveries(database: Database, connection_id: str) -> list[WebhookDelivery]:
+async def deliveries(database: Database, connection_id: str) -> list[InboundWebhook]:
     async with database.sessionmaker() as session:
         rows = await session.exec(
-            select(WebhookDelivery).where(
-                col(WebhookDelivery.connection_id) == uuid.UUID(connection_id)
+            select(InboundWebhook).where(
+                col(InboundWebhook.connection_id) == uuid.UUID(connection_id)
             )
         )
         return list(rows.all())
