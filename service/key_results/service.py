@@ -22,7 +22,7 @@ from service.key_results.schemas import (
     ProgressMode,
 )
 from service.links import service as links
-from service.models import CheckIn, KeyResult, Objective
+from service.models import CheckIn, KeyResult, KeyResultWatch, Objective
 from service.pagination import Page, PageParams
 from service.periods import service as periods
 from service.teams import service as teams
@@ -119,7 +119,10 @@ async def create(*, session: AsyncSession, data: KeyResultCreate) -> KeyResultOu
     )
     session.add(key_result)
     await session.flush()
-    return (await outs(session, [key_result]))[0]
+    created = (await outs(session, [key_result]))[0]
+    # The baseline key_result.progress_changed compares with: where it starts is no change.
+    session.add(KeyResultWatch(key_result_id=key_result.id, progress=created.progress))
+    return created
 
 
 async def update(

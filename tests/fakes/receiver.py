@@ -1,0 +1,54 @@
+"""A webhook receiver over real HTTP: records what arrives and answers as planned."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """``answers`` are taken one per request, then ``default`` answers; each is a Response or
+    a callable making one (which may block, as a hung receiver does)."""
+
+    default: Callable[[], Response] = lambda: Response("ok")
+    answers: list[Any] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer_next(self, *responses: Any) -> None:
+        with self.lock:
+            self.answers.extend(responses)
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [r.headers["webhook-id"] for r in self.received]
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        with self.lock:
+            self.received.append(Received(dict(request.headers), body))
+            planned = self.answers.pop(0) if self.answers else self.default
+        # A Response is callable too (an ASGI app): only other callables make one.
+        made = planned if isinstance(planned, Response) else planned()
+        if asyncio.iscoroutine(made):
+            made = await made
+        assert isinstance(made, Response)
+        return made
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/{path:path}", self.handle, methods=["POST"])])
