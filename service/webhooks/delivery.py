@@ -246,26 +246,33 @@ async def record(
 async def deliver_due(
     services: Services, client: httpx.AsyncClient, *, rng: random.Random | None = None
 ) -> int:
-    """Send every due message, a batch at a time, until none is due; returns attempts made."""
+    """Send every due message, a batch at a time, until none is due; returns attempts made.
+
+    A batch is sent concurrently and its outcomes recorded in one transaction: a worker that
+    dies before that commit has its claims lapse, and the batch goes out again.
+    """
     rng = rng or random.Random()
     semaphore = asyncio.Semaphore(CONCURRENCY)
     made = 0
 
-    async def one(claimed: Claimed) -> None:
+    async def one(claimed: Claimed) -> tuple[Claimed, Outcome, datetime]:
         async with semaphore:
             outcome = await send(client, claimed, datetime.now(UTC))
-        async with services.unit_of_work() as session:
-            await record(session, claimed, outcome, datetime.now(UTC), rng)
-        logger.info(
-            "webhook.attempt",
-            extra={
-                "message_id": message_id(claimed.id), "endpoint_id": str(claimed.endpoint_id),
-                "status_code": outcome.status_code, "succeeded": outcome.succeeded,
-                "duration_ms": round(outcome.duration_ms, 1),
-            },
-        )  # fmt: skip
+        return claimed, outcome, datetime.now(UTC)
 
     while batch := await claim(services, datetime.now(UTC)):
-        await asyncio.gather(*(one(claimed) for claimed in batch))
+        results = await asyncio.gather(*(one(claimed) for claimed in batch))
+        async with services.unit_of_work() as session:
+            for claimed, outcome, at in results:
+                await record(session, claimed, outcome, at, rng)
+        for claimed, outcome, _ in results:
+            logger.info(
+                "webhook.attempt",
+                extra={
+                    "message_id": message_id(claimed.id), "endpoint_id": str(claimed.endpoint_id),
+                    "status_code": outcome.status_code, "succeeded": outcome.succeeded,
+                    "duration_ms": round(outcome.duration_ms, 1),
+                },
+            )  # fmt: skip
         made += len(batch)
     return made
