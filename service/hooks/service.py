@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from connectors import BadSignature, Connector, WebhookAction, WebhookEvent, WebhookRequest
+from connectors import WorkItem as Item
 from service.connections.service import build_connector
 from service.errors import Conflict, InvalidInput, InvalidSignature, NotFound
 from service.models import Connection, InboundWebhook
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 # Headers a provider's event is read from later; credentials and cookies are never kept.
 _UNKEPT_HEADERS = frozenset({"authorization", "cookie"})
+
+
+PROCESS_JOB = "process_webhooks"
 
 
 class Outcome(StrEnum):
@@ -97,40 +103,90 @@ async def receive(
         return Outcome.duplicate
     if ignored:
         return Outcome.ignored
-    after_commit(session, "process_webhook", str(stored))
+    after_commit(session, PROCESS_JOB)
     return Outcome.accepted
 
 
-async def process(services: Services, delivery_id: uuid.UUID) -> None:
-    """Apply one stored delivery; a delivery already applied is left alone."""
-    async with services.unit_of_work() as session:
-        delivery = await session.get(InboundWebhook, delivery_id, with_for_update=True)
-        if delivery is None or delivery.status != "queued":
-            return
-        connection, connector = await _connector(session, services, delivery.connection_id)
+BATCH = 500
+
+
+async def _claim(session: AsyncSession) -> list[InboundWebhook]:
+    """The oldest queued deliveries; on PostgreSQL those another worker holds are skipped."""
+    stmt = (
+        select(InboundWebhook)
+        .where(InboundWebhook.status == "queued")
+        .order_by(col(InboundWebhook.received_at), col(InboundWebhook.id))
+        .limit(BATCH)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list((await session.exec(stmt)).all())
+
+
+async def _apply(
+    session: AsyncSession,
+    services: Services,
+    connection_id: uuid.UUID,
+    deliveries: list[InboundWebhook],
+    now: datetime,
+) -> Counter[str]:
+    """One connection's deliveries, in the order received; consecutive upserts are stored
+    together, which is what makes a burst cheap."""
+    connection, connector = await _connector(session, services, connection_id)
+    actions: Counter[str] = Counter()
+    upserts: list[Item] = []
+    wants_sync = False
+
+    async def flush() -> None:
+        if upserts:
+            await store.store_items(session, connection.id, upserts, now=now, run_id=None)
+            upserts.clear()
+
+    for delivery in deliveries:
         event = connector.parse_webhook(
             WebhookRequest(headers=delivery.headers, body=delivery.body)
         )
-        now = datetime.now(UTC)
+        actions[event.action.value] += 1
         if event.action == WebhookAction.upsert:
-            await store.store_items(session, connection.id, event.items, now=now, run_id=None)
+            upserts.extend(event.items)
         elif event.action == WebhookAction.delete:
+            await flush()
             await store.delete_items(session, connection.id, event.deleted, now)
         elif event.action == WebhookAction.sync:
-            try:
-                async with session.begin_nested():
-                    await syncs.request_sync(
-                        session=session, connection=connection, mode="incremental"
-                    )
-            except Conflict:
-                pass  # a sync is queued or running; the next one picks up what it misses
+            wants_sync = True
         delivery.status, delivery.processed_at = "processed", now
         session.add(delivery)
-    logger.info(
-        "webhook.processed",
-        extra={
-            "delivery": str(delivery_id),
-            "action": event.action.value,
-            "items": len(event.items),
-        },
-    )
+    await flush()
+    if wants_sync:
+        try:
+            async with session.begin_nested():
+                await syncs.request_sync(session=session, connection=connection, mode="incremental")
+        except Conflict:
+            pass  # a sync is queued or running; the next one picks up what it misses
+    return actions
+
+
+async def process(services: Services) -> int:
+    """Apply the stored deliveries that wait, a batch per transaction, until none is left.
+
+    A crash rolls the batch back to ``queued`` and a later run applies it: upserts and
+    deletions are idempotent, so applying one twice changes nothing.
+    """
+    done = 0
+    while True:
+        async with services.unit_of_work() as session:
+            batch = await _claim(session)
+            if not batch:
+                return done
+            by_connection: dict[uuid.UUID, list[InboundWebhook]] = defaultdict(list)
+            for delivery in batch:
+                by_connection[delivery.connection_id].append(delivery)
+            now = datetime.now(UTC)
+            for connection_id, deliveries in by_connection.items():
+                actions = await _apply(session, services, connection_id, deliveries, now)
+                logger.info(
+                    "webhook.processed",
+                    extra={"connection_id": str(connection_id), "deliveries": len(deliveries),
+                           **{f"action_{k}": v for k, v in actions.items()}},
+                )  # fmt: skip
+        done += len(batch)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
-from service.worker.jobs import COALESCED
+from service.worker.jobs import ONE_QUEUED_ON_ARQ
 
 if TYPE_CHECKING:
     from service.services import Services
@@ -18,7 +18,7 @@ def job_id(job: str, args: tuple[Any, ...]) -> str | None:
     """One queued job per run: arq refuses a second with the same id while the first waits."""
     if args:
         return f"{job}:{':'.join(map(str, args))}"
-    return job if job in COALESCED else None
+    return job if job in ONE_QUEUED_ON_ARQ else None
 
 
 class ArqQueue:

@@ -15,8 +15,11 @@ from service.sync.engine import SyncEngine
 
 # The engine's own attempt limit decides; this only bounds a job that keeps asking.
 MAX_TRIES = 10
-# Jobs that look at everything: one waiting is as good as many.
-COALESCED = frozenset({"scan_events"})
+# Jobs that take whatever waits: in-process, one running and one asked for meanwhile is as
+# good as many. (On arq, the scan is queued once by job id; a webhook job is sent per delivery
+# and those that find nothing left return at once, since a refused duplicate could miss one.)
+COALESCED = frozenset({"scan_events", "process_webhooks"})
+ONE_QUEUED_ON_ARQ = frozenset({"scan_events"})
 
 
 async def sync_connection(services: Services, run_id: str) -> None:
@@ -45,11 +48,11 @@ async def schedule_due_syncs(services: Services) -> None:
                 continue  # a run started since we looked; it will do
 
 
-async def process_webhook(services: Services, delivery_id: str) -> None:
-    """Apply one stored provider webhook."""
+async def process_webhooks(services: Services) -> None:
+    """Apply the stored provider webhooks that wait, in batches."""
     from service.hooks.service import process
 
-    await process(services, uuid.UUID(delivery_id))
+    await process(services)
 
 
 async def deliver_webhooks(services: Services) -> None:
@@ -75,7 +78,7 @@ async def scan_stale_key_results(services: Services) -> None:
 
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
     "deliver_webhooks": deliver_webhooks,
-    "process_webhook": process_webhook,
+    "process_webhooks": process_webhooks,
     "resume_interrupted_syncs": resume_interrupted_syncs,
     "scan_events": scan_events,
     "scan_stale_key_results": scan_stale_key_results,
