@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from service.db import Database
-from service.models import SyncRun, InboundWebhook, WorkItem
+from service.models import InboundWebhook, SyncRun, WorkItem
 from tests import factories
 from tests.fakes.linear import API_KEY, LinearSite, populate, serve
 from tests.upstream import UPSTREAM
@@ -101,6 +101,34 @@ class TestGitHub:
         assert deleted.status_code == 202
         assert (await items(database, github))["Codertocat/Hello-World#1"].deleted_at is not None
         assert {d.status for d in await deliveries(database, github)} == {"processed"}
+
+    async def test_a_burst_waiting_in_the_queue_is_applied_in_the_order_received(
+        self, anonymous: httpx.AsyncClient, github: str, database: Database, app: Any,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:  # fmt: skip
+        """Opened, deleted, then opened again (a new delivery), all stored before the job
+        runs: one run applies them in order, so the issue ends up live."""
+        from service.hooks.service import process
+
+        services = app.state.services
+        asked: list[str] = []
+
+        async def parked(job: str, *args: Any) -> None:
+            asked.append(":".join([job, *args]))
+
+        monkeypatch.setattr(services.queue, "enqueue", parked)
+        for path, delivery in (("issues.opened.json", "a"), ("issues.deleted.json", "b"),
+                               ("issues.edited.json", "c")):  # fmt: skip
+            assert (
+                await github_hook(anonymous, github, GITHUB / path, delivery=delivery)
+            ).status_code == 202
+        assert asked == ["process_webhooks"] * 3
+        assert await items(database, github) == {}
+        assert await process(services) == 3
+        stored = (await items(database, github))["Codertocat/Hello-World#1"]
+        assert stored.deleted_at is None
+        assert {d.status for d in await deliveries(database, github)} == {"processed"}
+        assert await process(services) == 0
 
     async def test_ping_is_answered_and_other_events_are_stored_as_ignored(
         self, anonymous: httpx.AsyncClient, github: str, database: Database
