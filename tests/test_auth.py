@@ -19,11 +19,10 @@ from service.settings import Settings
 from service.worker.inprocess import InProcessQueue
 from tests.conftest import assert_problem, with_token
 
-# The access policy, written independently of the code: admins alone manage tokens (and,
-# later, connections, webhook endpoints and their messages); otherwise reading needs `read`, changing `write`.
-ADMIN_PREFIXES = (
-    "/v1/tokens", "/v1/connections", "/v1/webhook-endpoints", "/v1/webhook-messages"
-)
+# The access policy, written independently of the code: admins alone manage tokens,
+# connections, webhook endpoints and their messages; otherwise reading needs `read`, changing
+# `write`.
+ADMIN_PREFIXES = ("/v1/tokens", "/v1/connections", "/v1/webhook-endpoints", "/v1/webhook-messages")
 # /hooks: providers authenticate by the signature on the body, not a token.
 PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/problems/{slug}", "/hooks/{connection_id}"}
 

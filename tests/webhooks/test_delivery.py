@@ -247,3 +247,40 @@ async def test_the_body_is_the_same_bytes_on_every_attempt(
     assert first.body == second.body
     assert json.loads(first.body)["timestamp"] == json.loads(second.body)["timestamp"]
     verified(second, made["secret"])
+
+
+async def test_a_receiver_that_does_not_answer_in_time_counts_as_a_failure(
+    admin: httpx.AsyncClient, receiver: Served, database: Database, app: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The production timeout is 10 s; the test shortens it to see the path without waiting."""
+    import asyncio
+    import threading
+
+    from service.webhooks import destinations
+
+    fake, url = receiver
+    release = threading.Event()
+
+    async def hang() -> Response:
+        await asyncio.to_thread(release.wait, 10)
+        return Response("late")
+
+    fake.answer_next(hang)
+    assert destinations.TIMEOUT.read == 10.0
+    monkeypatch.setattr(destinations, "TIMEOUT", httpx.Timeout(0.5))
+    services = app.state.services
+    quick = destinations.outbound_client(allow_private=True)
+    services.outbound, usual = quick, services.outbound
+    try:
+        made = await endpoint(admin, url)
+        await admin.post(f"/v1/webhook-endpoints/{made['id']}/test")
+    finally:
+        release.set()
+        services.outbound = usual
+        await quick.aclose()
+    [attempt] = (await admin.get(f"/v1/webhook-endpoints/{made['id']}/deliveries")).json()["items"]
+    assert attempt["status_code"] is None
+    assert "Timeout" in attempt["error"]
+    [message] = await messages(database)
+    assert (message.status, message.attempts) == ("pending", 1)
