@@ -17,6 +17,7 @@ from tests.fakes.receiver import Receiver
 from tests.fakes.serving import serving
 from tests.sync.conftest import example_plugin, started_app
 from tests.tracker import FakeTracker
+from tests.webhooks.helpers import SECRETS, verifies
 
 __all__ = ["example_plugin"]
 
@@ -51,6 +52,11 @@ def tracker() -> Iterator[FakeTracker]:
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
+    """A receiver on loopback; when the test ends, every delivery it got must verify with the
+    standardwebhooks library under a secret the test was given."""
     fake = Receiver()
+    SECRETS.clear()
     with serving(fake.app(), "receiver") as port:
         yield fake, f"http://127.0.0.1:{port}/hooks"
+    unverified = [r.headers.get("webhook-id") for r in fake.received if not verifies(r)]
+    assert unverified == [], "deliveries no secret verifies"

@@ -20,7 +20,15 @@ from service.models.base import table_of
 from service.webhooks.delivery import SCHEDULE, message_id
 from tests.conftest import assert_problem
 from tests.fakes.receiver import Receiver
-from tests.webhooks.helpers import deliver, endpoint, messages, seconds_until, time_passes, verified
+from tests.webhooks.helpers import (
+    SECRETS,
+    deliver,
+    endpoint,
+    messages,
+    seconds_until,
+    time_passes,
+    verified,
+)
 
 Served = tuple[Receiver, str]
 
@@ -64,6 +72,7 @@ async def test_during_a_rotation_both_secrets_sign_for_a_day(
     fake, url = receiver
     made = await endpoint(admin, url)
     rotated = (await admin.post(f"/v1/webhook-endpoints/{made['id']}/rotate-secret")).json()
+    SECRETS.append(rotated["secret"])
     await admin.post(f"/v1/webhook-endpoints/{made['id']}/test")
     signatures = fake.received[-1].headers["webhook-signature"].split(" ")
     assert len(signatures) == 2
