@@ -21,6 +21,7 @@ from service.hooks import router as hooks
 from service.insights import router as insights
 from service.key_results import router as key_results
 from service.links import router as links
+from service.logs import RequestIdMiddleware
 from service.metrics import HttpMetrics, MetricsMiddleware
 from service.objectives import router as objectives
 from service.periods import router as periods
@@ -129,4 +130,6 @@ def create_app(
     ):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(metrics_registry))
+    # Outermost: the id is set before anything else logs, and on every answer.
+    app.add_middleware(RequestIdMiddleware)
     return app

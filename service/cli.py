@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service import logs
 from service.app import create_app
 from service.auth import repository as token_repository
 from service.auth import service as auth
@@ -72,9 +72,7 @@ async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awa
 
 
 def _configure_logging(settings: Settings, level: str | None = None) -> None:
-    logging.basicConfig(
-        level=level or settings.log_level, format="%(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(level or settings.log_level, settings.log_format)
 
 
 @app.command()

@@ -10,6 +10,7 @@ import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from cryptography.fernet import Fernet
 from platformdirs import user_data_dir
@@ -52,6 +53,8 @@ class Settings(BaseSettings):
     stale_check_in_days: int = Field(default=14, ge=1, le=365)
     max_objectives_per_team: int = Field(default=5, ge=1, le=100)
     log_level: str = "INFO"
+    # json: one object a line for log collectors; text: for reading in a terminal.
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("default_category")
     @classmethod

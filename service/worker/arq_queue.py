@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
+from service import logs
 from service.worker.jobs import ONE_QUEUED_ON_ARQ
 
 if TYPE_CHECKING:
@@ -40,9 +41,11 @@ class ArqQueue:
         """Nothing to bind: the workers build their own services."""
 
     async def enqueue(self, job: str, *args: Any) -> None:
+        # The request that asked for the job, so its logs can be followed into the worker.
         await self.redis.enqueue_job(
-            job, *args, _job_id=job_id(job, args), _queue_name=self.queue_name
-        )
+            job, *args, _job_id=job_id(job, args), _queue_name=self.queue_name,
+            request_id=logs.request_id.get(),
+        )  # fmt: skip
 
     async def drain(self) -> None:
         """Close the Redis pool if this queue opened it; jobs already sent stay queued."""

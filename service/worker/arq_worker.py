@@ -16,6 +16,7 @@ from arq.cron import CronJob
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
 
+from service import logs
 from service.services import open_services
 from service.settings import Settings, get_settings
 from service.worker.arq_queue import ArqQueue
@@ -28,11 +29,14 @@ JOB_TIMEOUT = 30 * 60
 
 
 def _adapt(name: str, job: Callable[..., Awaitable[Any]]) -> WorkerCoroutine:
-    async def run(ctx: dict[Any, Any], *args: Any, **_: Any) -> None:
+    async def run(ctx: dict[Any, Any], *args: Any, request_id: str | None = None) -> None:
+        token = logs.request_id.set(request_id)
         try:
             await job(ctx["services"], *args)
         except RetryLater as retry:
             raise Retry(defer=retry.defer) from retry
+        finally:
+            logs.request_id.reset(token)
 
     run.__qualname__ = run.__name__ = name
     return cast(WorkerCoroutine, run)

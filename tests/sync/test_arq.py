@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +15,7 @@ import pytest
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 
+from service import logs
 from service.db import Database
 from service.settings import Settings
 from service.worker.arq_queue import ArqQueue
@@ -74,12 +78,25 @@ async def test_a_sync_requested_over_the_api_runs_on_an_arq_worker(
     connection_id = await connect(admin)
     tracker.fail(2, httpx.Response(429, headers={"Retry-After": "0"}))
     accepted = (
-        await admin.post(f"/v1/connections/{connection_id}/sync", json={"mode": "full"})
-    ).json()
+        await admin.post(
+            f"/v1/connections/{connection_id}/sync", json={"mode": "full"},
+            headers={"X-Request-ID": "req-arq-7"},
+        )
+    ).json()  # fmt: skip
     assert accepted["status"] == "queued"
     assert (await admin.get(f"/v1/sync-runs/{accepted['id']}")).json()["status"] == "queued"
 
-    await run_worker(app, queue)
+    stream = io.StringIO()
+    handler = logs.handler("json", stream)
+    logging.getLogger().addHandler(handler)
+    try:
+        await run_worker(app, queue)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    # The worker's logs of the run carry the id of the request that asked for it.
+    worker_lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    succeeded = [r for r in worker_lines if r["message"] == "sync.succeeded"]
+    assert [r["request_id"] for r in succeeded] == ["req-arq-7"]
     run = (await admin.get(f"/v1/sync-runs/{accepted['id']}")).json()
     assert (run["status"], run["fetched"], run["attempts"]) == ("succeeded", 120, 2)
     assert len(await stored(database, connection_id)) == 120
