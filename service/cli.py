@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import httpx
+import prometheus_client
 import typer
 import uvicorn
 from arq.worker import Worker
@@ -254,6 +255,8 @@ def worker() -> None:
     except RuntimeError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
+    if settings.metrics_port is not None:
+        prometheus_client.start_http_server(settings.metrics_port)
     Worker(**options).run()
 
 

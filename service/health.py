@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
 from service.deps import DatabaseDep
@@ -47,7 +47,9 @@ async def readyz(request: Request, db: DatabaseDep) -> Response:
 async def metrics(request: Request) -> Response:
     """Prometheus exposition."""
     registry: CollectorRegistry = request.app.state.metrics_registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    # The app's HTTP metrics, then the process-wide ones of syncs, jobs and webhooks.
+    exposition = generate_latest(registry) + generate_latest(REGISTRY)
+    return Response(exposition, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/problems/{slug}")

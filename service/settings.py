@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     stale_check_in_days: int = Field(default=14, ge=1, le=365)
     max_objectives_per_team: int = Field(default=5, ge=1, le=100)
     log_level: str = "INFO"
+    # `okr-sync worker` serves its Prometheus metrics on this port (the API has /metrics).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # json: one object a line for log collectors; text: for reading in a terminal.
     log_format: Literal["json", "text"] = "json"
 

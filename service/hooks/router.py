@@ -9,12 +9,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from connectors import WebhookRequest
+from service import telemetry
 from service.deps import ServicesDep, SessionDep
-from service.errors import PayloadTooLarge
+from service.errors import InvalidInput, InvalidSignature, NotFound, PayloadTooLarge
 from service.hooks import service
 from service.hooks.service import Outcome
 
 router = APIRouter(tags=["webhooks"])
+_REASONS = {
+    InvalidSignature: "signature", PayloadTooLarge: "too_large", InvalidInput: "invalid",
+    NotFound: "unknown_connection",
+}  # fmt: skip
 MAX_BODY = 1 << 20  # 1 MiB: far above any issue event; refused before it is read whole
 
 
@@ -44,18 +49,23 @@ async def _body(request: Request) -> bytes:
 async def receive_webhook(
     connection_id: uuid.UUID, request: Request, session: SessionDep, services: ServicesDep
 ) -> JSONResponse:
-    body = await _body(request)
-    outcome = await service.receive(
-        session=session,
-        services=services,
-        connection_id=connection_id,
-        request=WebhookRequest(
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            query=dict(request.query_params),
-            received_at=time.time(),
-        ),
-    )
+    try:
+        body = await _body(request)
+        provider, outcome = await service.receive(
+            session=session,
+            services=services,
+            connection_id=connection_id,
+            request=WebhookRequest(
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=body,
+                query=dict(request.query_params),
+                received_at=time.time(),
+            ),
+        )
+    except (InvalidSignature, PayloadTooLarge, InvalidInput, NotFound) as exc:
+        telemetry.WEBHOOKS_REJECTED.labels(_REASONS[type(exc)]).inc()
+        raise
+    telemetry.WEBHOOKS_RECEIVED.labels(provider, outcome.value).inc()
     return JSONResponse(
         {"outcome": outcome.value}, status_code=200 if outcome == Outcome.ping else 202
     )

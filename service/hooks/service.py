@@ -66,8 +66,19 @@ def _parsed(connector: Connector[Any, Any], request: WebhookRequest) -> WebhookE
 
 async def receive(
     *, session: AsyncSession, services: Services, connection_id: uuid.UUID, request: WebhookRequest
-) -> Outcome:
+) -> tuple[str, Outcome]:
+    """The connection's provider, and what became of the delivery."""
     connection, connector = await _connector(session, services, connection_id)
+    return connection.provider, await _receive(session, connection, connector, services, request)
+
+
+async def _receive(
+    session: AsyncSession,
+    connection: Connection,
+    connector: Connector[Any, Any],
+    services: Services,
+    request: WebhookRequest,
+) -> Outcome:
     if not connection.webhook_secret_encrypted:
         raise InvalidSignature("this connection has no webhook secret")
     try:

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from connectors import AuthFailed, Connector, Page, Permanent, RateLimited, Transient
+from service import telemetry
 from service.connections.service import build_connector
 from service.crypto import UndecryptableSecret
 from service.derived import state as derived
@@ -54,6 +55,17 @@ def backoff(attempt: int) -> float:
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _measure(run: SyncRun, provider: str) -> None:
+    """The metrics of a run that ended (counts are the run's totals, over all its attempts)."""
+    telemetry.SYNC_RUNS.labels(provider, run.mode, run.status).inc()
+    if run.started_at is not None and run.finished_at is not None:
+        elapsed = (run.finished_at - run.started_at).total_seconds()
+        telemetry.SYNC_DURATION.labels(provider, run.mode).observe(elapsed)
+    for outcome in ("fetched", "created", "updated", "deleted"):
+        telemetry.SYNC_ITEMS.labels(provider, outcome).inc(getattr(run, outcome))
+    telemetry.SYNC_API_CALLS.labels(provider).inc(run.api_calls)
 
 
 async def _announce(session: Any, kind: EventType, run: SyncRun, connection: Connection) -> None:
@@ -177,6 +189,7 @@ class SyncEngine:
             stored.lease_owner = stored.lease_expires_at = None
             await _announce(session, EventType.sync_completed, stored, stored_connection)
             outbox.request_scan(session)
+        _measure(stored, connection.provider)
         logger.info(
             "sync.succeeded",
             extra={
@@ -232,6 +245,7 @@ class SyncEngine:
         except LeaseLost:
             logger.warning("sync.lease_lost", extra={"run_id": str(run.id), "error": error})
             return
+        _measure(stored, connection.provider)
         logger.warning("sync.failed", extra={"run_id": str(run.id), "error": error})
 
     async def _retry_or_fail(

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service import telemetry
 from service.crypto import Vault
 from service.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from service.models.base import table_of
@@ -219,6 +220,7 @@ async def record(
             succeeded=outcome.succeeded, response=outcome.response, error=outcome.error,
         )
     )  # fmt: skip
+    telemetry.DELIVERIES.labels("delivered" if outcome.succeeded else "failed").inc()
     if not owned:
         return
     message.attempts = attempt
@@ -240,6 +242,8 @@ async def record(
                 message.status = "failed"
             else:
                 message.next_attempt_at = now + timedelta(seconds=delay)
+        if message.status == "failed":
+            telemetry.MESSAGES_GIVEN_UP.inc()
     session.add_all([message, endpoint])
 
 

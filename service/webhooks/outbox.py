@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service import telemetry
 from service.models import Team, WebhookEndpoint, WebhookMessage
 from service.models.base import new_id, table_of
 from service.webhooks.events import EventType
@@ -71,6 +72,8 @@ async def emit(session: AsyncSession, events: Sequence[Event], now: datetime | N
     job is asked for once the transaction commits. Returns how many messages were written."""
     if not events:
         return 0
+    for event in events:
+        telemetry.EVENTS.labels(event.type.value).inc()
     endpoints = list(
         (await session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.enabled)))).all()
     )

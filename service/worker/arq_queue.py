@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import redis
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
-from service import logs
+from service import logs, telemetry
 from service.worker.jobs import ONE_QUEUED_ON_ARQ
 
 if TYPE_CHECKING:
@@ -38,9 +39,19 @@ class ArqQueue:
         return cls(pool, queue_name=queue_name, owns_pool=True)
 
     def bind(self, services: Services) -> None:
-        """Nothing to bind: the workers build their own services."""
+        """The workers build their own services; only the depth gauge needs the queue."""
+        url = services.settings.redis_url
+        if url:
+            depth = redis.Redis.from_url(url, socket_timeout=2)
+
+            def waiting() -> float:
+                count: int = depth.zcard(self.queue_name)  # type: ignore[assignment]
+                return float(count)
+
+            telemetry.queue_depth(waiting)
 
     async def enqueue(self, job: str, *args: Any) -> None:
+        telemetry.JOBS_QUEUED.labels(job).inc()
         # The request that asked for the job, so its logs can be followed into the worker.
         await self.redis.enqueue_job(
             job, *args, _job_id=job_id(job, args), _queue_name=self.queue_name,

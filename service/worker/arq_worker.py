@@ -16,7 +16,7 @@ from arq.cron import CronJob
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
 
-from service import logs
+from service import logs, telemetry
 from service.services import open_services
 from service.settings import Settings, get_settings
 from service.worker.arq_queue import ArqQueue
@@ -32,7 +32,8 @@ def _adapt(name: str, job: Callable[..., Awaitable[Any]]) -> WorkerCoroutine:
     async def run(ctx: dict[Any, Any], *args: Any, request_id: str | None = None) -> None:
         token = logs.request_id.set(request_id)
         try:
-            await job(ctx["services"], *args)
+            with telemetry.job_run(name):
+                await job(ctx["services"], *args)
         except RetryLater as retry:
             raise Retry(defer=retry.defer) from retry
         finally:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from service import telemetry
 from service.worker.jobs import COALESCED, JOBS, MAX_TRIES
 from service.worker.retry import RetryLater
 
@@ -32,10 +33,12 @@ class InProcessQueue:
 
     def bind(self, services: Services) -> None:
         self.services = services
+        telemetry.queue_depth(lambda: len(self._tasks))
 
     async def enqueue(self, job: str, *args: Any) -> None:
         if job not in JOBS:
             raise ValueError(f"unknown job {job!r}")
+        telemetry.JOBS_QUEUED.labels(job).inc()
         if self.eager:
             await self._run(job, args)
             return
@@ -66,7 +69,8 @@ class InProcessQueue:
         assert self.services is not None, "bind() the queue to its services first"
         for attempt in range(1, MAX_TRIES + 1):
             try:
-                await JOBS[job](self.services, *args)
+                with telemetry.job_run(job):
+                    await JOBS[job](self.services, *args)
                 return
             except RetryLater as retry:
                 if attempt == MAX_TRIES:

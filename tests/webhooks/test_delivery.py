@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.responses import RedirectResponse, Response
 
@@ -39,9 +40,14 @@ async def test_a_test_event_arrives_signed_as_standard_webhooks_specify(
     fake, url = receiver
     fake.default = lambda: Response("x" * 3000, status_code=200)
     made = await endpoint(admin, url)
+    delivered = REGISTRY.get_sample_value(
+        "okr_sync_webhook_deliveries_total", {"outcome": "delivered"}
+    )
     queued = await admin.post(f"/v1/webhook-endpoints/{made['id']}/test")
     assert queued.status_code == 202
     [arrived] = fake.received
+    after = REGISTRY.get_sample_value("okr_sync_webhook_deliveries_total", {"outcome": "delivered"})
+    assert (after or 0) - (delivered or 0) == 1
     body = verified(arrived, made["secret"])
     assert body["type"] == "webhook.test"
     assert body["data"]["endpoint_id"] == made["id"]
