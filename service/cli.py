@@ -116,7 +116,12 @@ def serve(
         out.print(first_token, soft_wrap=True, highlight=False)
     from service.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    # On SIGTERM uvicorn stops accepting and lets in-flight requests finish, up to this long
+    # (inside Kubernetes' default 30 s grace); then the app's jobs drain (service.app).
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="info", access_log=False,
+        timeout_graceful_shutdown=20,
+    )  # fmt: skip
 
 
 @app.command("secret-key")

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     stale_check_in_days: int = Field(default=14, ge=1, le=365)
     max_objectives_per_team: int = Field(default=5, ge=1, le=100)
     log_level: str = "INFO"
+    # How long a sync run stays its worker's without a sign of life: a worker that dies is
+    # replaced after this long (its checkpoint makes the replacement resume, not restart).
+    sync_lease_seconds: int = Field(default=120, ge=5, le=3600)
+    # A stopped worker lets its jobs finish this long, then hands back what still runs.
+    worker_shutdown_wait_seconds: int = Field(default=45, ge=0, le=3600)
     # `okr-sync worker` serves its Prometheus metrics on this port (the API has /metrics).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # json: one object a line for log collectors; text: for reading in a terminal.

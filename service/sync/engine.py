@@ -12,6 +12,7 @@ Guarantees, each held by a test:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -39,7 +40,6 @@ from service.worker.retry import RetryLater
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = 300.0
 
@@ -85,6 +85,7 @@ class SyncEngine:
         self.services = services
         self.on_page = on_page
         self.worker = worker_id()
+        self.lease = timedelta(seconds=services.settings.sync_lease_seconds)
         self._reported_calls = 0
 
     def _unreported_calls(self, connector: Connector[Any, Any] | None) -> int:
@@ -100,7 +101,7 @@ class SyncEngine:
         now = datetime.now(UTC)
         async with self.services.unit_of_work() as session:
             claimed = await repository.claim(
-                session, run_id, worker=self.worker, now=now, until=now + LEASE
+                session, run_id, worker=self.worker, now=now, until=now + self.lease
             )
             run = await repository.get_run(session, run_id) if claimed else None
             connection = await session.get(Connection, run.connection_id) if run else None
@@ -127,6 +128,17 @@ class SyncEngine:
             await self._fail(run, connection, exc, connector)
         except (RateLimited, Transient, httpx.TransportError) as exc:
             await self._retry_or_fail(run, connection, exc, connector)
+        except asyncio.CancelledError:
+            # Stopped (a worker shutting down): hand the run back now rather than let its
+            # lease run out, so whoever runs the job next resumes at once from the checkpoint.
+            await asyncio.shield(self._hand_back(run, connector))
+            raise
+
+    async def _hand_back(self, run: SyncRun, connector: Connector[Any, Any] | None) -> None:
+        async with self.services.unit_of_work() as session:
+            calls = self._unreported_calls(connector)
+            await repository.release(session, run.id, worker=self.worker, api_calls=calls)
+        logger.info("sync.handed_back", extra={"run_id": str(run.id)})
 
     async def _pages(
         self, run: SyncRun, connection: Connection, connector: Connector[Any, Any]
@@ -153,7 +165,7 @@ class SyncEngine:
                 checkpoint=page.cursor,
                 counts=counts,
                 api_calls=calls,
-                until=now + LEASE,
+                until=now + self.lease,
             ):
                 raise LeaseLost
         self._reported_calls += calls

@@ -53,9 +53,10 @@ def functions() -> list[Function]:
 def cron_jobs() -> list[CronJob]:
     return [
         cron(_adapt("schedule_due_syncs", JOBS["schedule_due_syncs"]), second=0),
+        # Cheap (one query), and what brings a dead worker's run back soon after its lease.
         cron(
             _adapt("resume_interrupted_syncs", JOBS["resume_interrupted_syncs"]),
-            minute=set(range(0, 60, 5)),
+            second={0, 15, 30, 45},
             run_at_startup=True,
         ),
         # Retries fall due between writes; claims keep two workers off one message.
@@ -98,6 +99,9 @@ def worker_options(settings: Settings | None = None) -> dict[str, Any]:
         "ctx": {"settings": settings, "queue_name": queue_name},
         "job_timeout": JOB_TIMEOUT,
         "max_tries": MAX_TRIES,
+        # On SIGTERM: take no new job, let running ones finish this long, then cancel them;
+        # a cancelled sync hands its run back and arq queues the job again.
+        "job_completion_wait": settings.worker_shutdown_wait_seconds,
     }
 
 

@@ -82,7 +82,7 @@ class InProcessQueue:
                 logger.exception("job.failed", extra={"job": job})
                 return
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, timeout: float = 8.0) -> None:
         """Wait for running jobs, then cancel what is left (its run resumes later)."""
         if not self._tasks:
             return

@@ -22,8 +22,8 @@ COALESCED = frozenset({"scan_events", "process_webhooks"})
 ONE_QUEUED_ON_ARQ = frozenset({"scan_events"})
 
 
-async def sync_connection(services: Services, run_id: str) -> None:
-    """Run or resume one sync run."""
+async def sync_connection(services: Services, run_id: str, *_: str) -> None:
+    """Run or resume one sync run. Extra arguments only tell resumptions apart (see below)."""
     await SyncEngine(services).run(uuid.UUID(run_id))
 
 
@@ -31,8 +31,12 @@ async def resume_interrupted_syncs(services: Services) -> None:
     """Re-enqueue runs whose worker died (no live lease); their checkpoint resumes them."""
     async with services.unit_of_work() as session:
         run_ids = await repository.interrupted_runs(session, datetime.now(UTC))
+    # A job of its own for each resumption: the dead worker's job may still hold the run's
+    # usual job id on arq, which would refuse a second. Two running at once is harmless: the
+    # lease lets one work and the other return.
+    stamp = f"resumed-{int(datetime.now(UTC).timestamp())}"
     for run_id in run_ids:
-        await services.queue.enqueue("sync_connection", str(run_id))
+        await services.queue.enqueue("sync_connection", str(run_id), stamp)
 
 
 async def schedule_due_syncs(services: Services) -> None:

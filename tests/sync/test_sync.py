@@ -20,7 +20,15 @@ from service.sync.engine import SyncEngine
 from service.worker.jobs import resume_interrupted_syncs, schedule_due_syncs
 from tests import factories
 from tests.conftest import assert_problem
-from tests.sync.helpers import connect, portfolio, queued_run, stored, sync
+from tests.sync.helpers import (
+    WorkerKilled,
+    connect,
+    count_items,
+    portfolio,
+    queued_run,
+    stored,
+    sync,
+)
 from tests.tracker import BASE_URL, FakeTracker
 
 
@@ -177,8 +185,8 @@ class TestFaults:
             connection = await session.get(Connection, uuid.UUID(killed_id))
             assert connection is not None
             run = await syncs.request_sync(session=session, connection=connection, mode="full")
-        tracker.fail(3, asyncio.CancelledError())  # the worker dies fetching page 3
-        with pytest.raises(asyncio.CancelledError):
+        tracker.fail(3, WorkerKilled())  # the worker dies fetching page 3
+        with pytest.raises(WorkerKilled):
             await SyncEngine(services).run(run.id)
         assert len(await stored(database, killed_id)) == 100  # pages 1 and 2 committed
 
@@ -201,6 +209,29 @@ class TestFaults:
                 select(sa.func.count()).where(WorkItem.connection_id == uuid.UUID(killed_id))
             )
             assert count.one() == 200
+
+    async def test_a_stopped_worker_hands_its_run_back_for_another_to_resume_at_once(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker, database: Database, app: Any
+    ) -> None:
+        """A worker told to stop (its job cancelled) gives the lease back: no waiting for it
+        to expire, and the next worker goes on from the checkpoint."""
+        portfolio(tracker, 200)
+        connection_id = await connect(admin)
+        services = app.state.services
+        run_id = await queued_run(database, connection_id)
+        tracker.fail(3, asyncio.CancelledError())  # the shutdown arrives while page 3 loads
+        with pytest.raises(asyncio.CancelledError):
+            await SyncEngine(services).run(run_id)
+        async with database.transaction() as session:
+            stopped = await session.get(SyncRun, run_id)
+            assert stopped is not None
+            assert (stopped.status, stopped.lease_owner, stopped.pages) == ("running", None, 2)
+        calls = tracker.calls
+        await SyncEngine(services).run(run_id)
+        finished = (await admin.get(f"/v1/sync-runs/{run_id}")).json()
+        assert (finished["status"], finished["fetched"]) == ("succeeded", 200)
+        assert tracker.calls - calls == 2  # pages 3 and 4 only: resumed, not restarted
+        assert await count_items(database, connection_id) == 200
 
     async def test_a_worker_that_lost_its_lease_does_not_fail_the_run(
         self, admin: httpx.AsyncClient, tracker: FakeTracker, database: Database, app: Any
