@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 OPEN = ("todo", "in_progress")
 # Progress is a float computed from sums; smaller moves are rounding, not change.
 PROGRESS_EPSILON = 1e-9
+SCAN_LOCK = 0x6F6B7273 + 1  # any constant of our own (the migration lock is the one before)
 SHARE_BASIS: queries.Basis = "count"  # the roll-up API's default basis
 
 
@@ -280,6 +281,11 @@ async def run_scans(services: Services, *, stale: bool = False) -> int:
     """One scan of everything, in one transaction; returns how many events were found."""
     now = datetime.now(UTC)
     async with services.unit_of_work() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # Scans on several workers take turns: each compares against what the one before
+            # it committed, so none announces what another just did.
+            lock = sa.text("SELECT pg_advisory_xact_lock(:id)").bindparams(id=SCAN_LOCK)
+            await (await session.connection()).execute(lock)
         events: list[Event] = []
         events += await scan_epics(session, services.settings, now)
         events += await scan_progress(session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -14,13 +15,18 @@ if TYPE_CHECKING:
     from service.services import Services
 
 DEFAULT_QUEUE = "okr-sync:queue"  # Settings.queue_name
+COALESCE_SECONDS = 5
 
 
 def job_id(job: str, args: tuple[Any, ...]) -> str | None:
     """One queued job per run: arq refuses a second with the same id while the first waits."""
     if args:
         return f"{job}:{':'.join(map(str, args))}"
-    return job if job in ONE_QUEUED_ON_ARQ else None
+    if job in ONE_QUEUED_ON_ARQ:
+        # One per few seconds: arq refuses the rest. Bucketed by time, because a job id that
+        # a killed worker left "in progress" would otherwise refuse every later one.
+        return f"{job}:{int(time.time() // COALESCE_SECONDS)}"
+    return None
 
 
 class ArqQueue:

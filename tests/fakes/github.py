@@ -393,10 +393,28 @@ def main() -> None:
     parser.add_argument("--repos", nargs="+", default=["acme/api", "acme/web"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cursor-links", action="store_true")
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="seconds to wait before each answer"
+    )
     args = parser.parse_args()
     site = GitHubSite(base_url=f"http://127.0.0.1:{args.port}", cursor_links=args.cursor_links)
     populate(site, tuple(args.repos), args.issues)
-    run_forever(build_app(site), args.port)
+    app = build_app(site)
+    if args.delay:
+        app = slowed(app, args.delay)
+    run_forever(app, args.port)
+
+
+def slowed(app: Any, delay: float) -> Any:
+    """``app``, answering each request ``delay`` seconds late (a slow provider)."""
+    import asyncio
+
+    async def late(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await asyncio.sleep(delay)
+        await app(scope, receive, send)
+
+    return late
 
 
 if __name__ == "__main__":

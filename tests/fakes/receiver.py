@@ -52,3 +52,40 @@ class Receiver:
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/{path:path}", self.handle, methods=["POST"])])
+
+
+def main() -> None:
+    """A receiver in a process of its own, writing each delivery's webhook-id and body on a
+    line of ``--log``: ``python -m tests.fakes.receiver --port P --log FILE``."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from tests.fakes.serving import run_forever
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    args = parser.parse_args()
+    out = args.log.open("a", encoding="utf-8")
+
+    async def record(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        out.write(json.dumps({"id": headers.get("webhook-id"), "body": body.decode()}) + "\n")
+        out.flush()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    run_forever(record, args.port)
+
+
+if __name__ == "__main__":
+    main()
