@@ -6,12 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from connectors import discover
-from service import health
+from service import health, tracing
 from service.auth import router as tokens
 from service.auth import service as auth
 from service.connections import router as connections
@@ -60,9 +61,13 @@ def create_app(
     settings: Settings | None = None,
     database: Database | None = None,
     queue: InProcessQueue | ArqQueue | None = None,
+    tracer_provider: Any = None,
 ) -> FastAPI:
-    """Build the app; ``database`` and ``queue`` replace the ones from settings (tests)."""
+    """Build the app; ``database``, ``queue`` and ``tracer_provider`` replace the ones from
+    settings (tests)."""
     settings = settings or get_settings()
+    if tracer_provider is None and settings.tracing:
+        tracer_provider = tracing.provider()
     # Discovered now, not at first use: a broken plugin stops the start, loudly.
     registry = discover()
 
@@ -79,6 +84,8 @@ def create_app(
             settings, queue=jobs, database=database, registry=registry
         ) as services:
             app.state.services = services
+            if tracer_provider is not None:
+                tracing.instrument_clients(services.db.engine, tracer_provider)
             if settings.bootstrap_token is not None:
                 async with services.db.transaction() as session:
                     token = settings.bootstrap_token.get_secret_value()
@@ -132,4 +139,6 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(metrics_registry))
     # Outermost: the id is set before anything else logs, and on every answer.
     app.add_middleware(RequestIdMiddleware)
+    if tracer_provider is not None:
+        tracing.instrument_app(app, tracer_provider)
     return app

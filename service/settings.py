@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     sync_lease_seconds: int = Field(default=120, ge=5, le=3600)
     # A stopped worker lets its jobs finish this long, then hands back what still runs.
     worker_shutdown_wait_seconds: int = Field(default=45, ge=0, le=3600)
+    # OpenTelemetry spans over OTLP (needs the otel extra; OTEL_* variables configure it).
+    tracing: bool = False
     # `okr-sync worker` serves its Prometheus metrics on this port (the API has /metrics).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # json: one object a line for log collectors; text: for reading in a terminal.

@@ -16,7 +16,7 @@ from arq.cron import CronJob
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
 
-from service import logs, telemetry
+from service import logs, telemetry, tracing
 from service.services import open_services
 from service.settings import Settings, get_settings
 from service.worker.arq_queue import ArqQueue
@@ -76,6 +76,8 @@ async def _startup(ctx: dict[str, Any]) -> None:
     queue = ArqQueue(ctx["redis"], queue_name=ctx["queue_name"])
     ctx["services"] = await stack.enter_async_context(open_services(settings, queue=queue))
     ctx["stack"] = stack
+    if settings.tracing:
+        tracing.instrument_clients(ctx["services"].db.engine, tracing.provider())
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
