@@ -1,5 +1,5 @@
-"""Render the Helm chart and validate what comes out, and the compose file, against their
-schemas; no cluster and no container engine needed.
+"""Lint the Dockerfile, render the Helm chart and validate what comes out, and the compose
+file, against their schemas; no cluster and no container engine needed.
 
     python -m venv .venv-deploy && .venv-deploy/bin/pip install -r deploy/requirements-check.txt
     .venv-deploy/bin/python deploy/validate.py
@@ -7,7 +7,8 @@ schemas; no cluster and no container engine needed.
 The chart is linted and rendered (install and upgrade) with Helm's own Go code, for each
 values case below; every rendered manifest is checked with kubernetes-validate in strict mode
 (unknown fields are errors) against each Kubernetes version named; compose.yaml is checked
-against the Compose specification's schema.
+against the Compose specification's schema; the Dockerfile passes hadolint with no warning,
+builds in more than one stage, runs as a user other than root and declares a health check.
 """
 
 from __future__ import annotations
@@ -126,6 +127,28 @@ def check_compose() -> None:
     print("compose ok:", ", ".join(sorted(services)))
 
 
+def check_dockerfile() -> None:
+    dockerfile = HERE / "Dockerfile"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hadolint"), "--failure-threshold", "warning",
+         str(dockerfile)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode != 0:
+        fail(f"hadolint:\n{result.stdout}{result.stderr}")
+    lines = [line.split() for line in dockerfile.read_text().splitlines() if line.strip()]
+    instructions = [words for words in lines if not words[0].startswith("#")]
+    if sum(1 for words in instructions if words[0] == "FROM") < 2:
+        fail("the Dockerfile is not multi-stage")
+    users = [words[1] for words in instructions if words[0] == "USER"]
+    if not users or users[-1] in {"root", "0"}:
+        fail("the image runs as root")
+    if not any(words[0] == "HEALTHCHECK" for words in instructions):
+        fail("the image declares no health check")
+    print("Dockerfile ok")
+
+
 if __name__ == "__main__":
+    check_dockerfile()
     check_chart()
     check_compose()
