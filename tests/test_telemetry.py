@@ -19,35 +19,29 @@ def value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+def sync_metrics() -> dict[str, float]:
+    """The sync and job metrics a full sync of the example connector moves."""
+    full = {"provider": "example", "mode": "full"}
+    return {
+        "runs": value("okr_sync_sync_runs_total", **full, status="succeeded"),
+        "fetched": value("okr_sync_sync_items_total", provider="example", outcome="fetched"),
+        "created": value("okr_sync_sync_items_total", provider="example", outcome="created"),
+        "calls": value("okr_sync_sync_api_calls_total", provider="example"),
+        "jobs": value("okr_sync_jobs_total", job="sync_connection", outcome="succeeded"),
+        "queued": value("okr_sync_jobs_queued_total", job="sync_connection"),
+        "durations": value("okr_sync_sync_duration_seconds_count", **full),
+    }
+
+
 async def test_a_sync_moves_the_sync_and_job_metrics(
     admin: httpx.AsyncClient, anonymous: httpx.AsyncClient, tracker: FakeTracker
 ) -> None:
     portfolio(tracker, 40)
     connection_id = await connect(admin)
-    before = {
-        "runs": value("okr_sync_sync_runs_total", provider="example", mode="full",
-                      status="succeeded"),
-        "fetched": value("okr_sync_sync_items_total", provider="example", outcome="fetched"),
-        "created": value("okr_sync_sync_items_total", provider="example", outcome="created"),
-        "calls": value("okr_sync_sync_api_calls_total", provider="example"),
-        "jobs": value("okr_sync_jobs_total", job="sync_connection", outcome="succeeded"),
-        "queued": value("okr_sync_jobs_queued_total", job="sync_connection"),
-        "durations": value("okr_sync_sync_duration_seconds_count", provider="example",
-                           mode="full"),
-    }  # fmt: skip
+    before = sync_metrics()
     run = await admin.post(f"/v1/connections/{connection_id}/sync", json={"mode": "full"})
     assert run.status_code == 202
-    after = {
-        "runs": value("okr_sync_sync_runs_total", provider="example", mode="full",
-                      status="succeeded"),
-        "fetched": value("okr_sync_sync_items_total", provider="example", outcome="fetched"),
-        "created": value("okr_sync_sync_items_total", provider="example", outcome="created"),
-        "calls": value("okr_sync_sync_api_calls_total", provider="example"),
-        "jobs": value("okr_sync_jobs_total", job="sync_connection", outcome="succeeded"),
-        "queued": value("okr_sync_jobs_queued_total", job="sync_connection"),
-        "durations": value("okr_sync_sync_duration_seconds_count", provider="example",
-                           mode="full"),
-    }  # fmt: skip
+    after = sync_metrics()
     moved = {k: after[k] - before[k] for k in before}
     assert moved["runs"] == moved["jobs"] == moved["queued"] == moved["durations"] == 1
     assert moved["fetched"] == moved["created"] == 40
