@@ -98,24 +98,30 @@ async def rows(url: str, statement: Any) -> list[tuple[Any, ...]]:
         await engine.dispose()
 
 
+def topology_env(tmp_path: Path, url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """What every process of one deployment shares: database, queue, keys, and short
+    timings so that a test sees a lease lapse in seconds."""
+    settings = {
+        "OKR_SYNC_DATABASE_URL": url,
+        "OKR_SYNC_REDIS_URL": redis_url,
+        "OKR_SYNC_QUEUE_NAME": f"okr-sync-topology:{uuid.uuid4().hex}",
+        "OKR_SYNC_SECRET_KEY": Fernet.generate_key().decode(),
+        "OKR_SYNC_BOOTSTRAP_TOKEN": ADMIN,
+        "OKR_SYNC_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+        "OKR_SYNC_UNLINKED_GRACE_HOURS": "0",
+        "OKR_SYNC_SYNC_LEASE_SECONDS": "5",
+        "OKR_SYNC_WORKER_SHUTDOWN_WAIT_SECONDS": "5",
+        "OKR_SYNC_LOG_LEVEL": "WARNING",
+    }
+    return cli_env(tmp_path, **(settings | extra))
+
+
 async def test_a_worker_killed_mid_sync_loses_and_duplicates_nothing(
     redis_url: str, tmp_path: Path
 ) -> None:
     url, drop = await fresh_postgres_database()
     clean_url, drop_clean = await fresh_postgres_database()
-    env = cli_env(
-        tmp_path,
-        OKR_SYNC_DATABASE_URL=url,
-        OKR_SYNC_REDIS_URL=redis_url,
-        OKR_SYNC_QUEUE_NAME=f"okr-sync-topology:{uuid.uuid4().hex}",
-        OKR_SYNC_SECRET_KEY=Fernet.generate_key().decode(),
-        OKR_SYNC_BOOTSTRAP_TOKEN=ADMIN,
-        OKR_SYNC_ALLOW_PRIVATE_WEBHOOK_URLS="true",
-        OKR_SYNC_UNLINKED_GRACE_HOURS="0",
-        OKR_SYNC_SYNC_LEASE_SECONDS="5",
-        OKR_SYNC_WORKER_SHUTDOWN_WAIT_SECONDS="5",
-        OKR_SYNC_LOG_LEVEL="WARNING",
-    )
+    env = topology_env(tmp_path, url, redis_url)
     github_port, receiver_port = free_port(), free_port()
     github = f"http://127.0.0.1:{github_port}"
     received_log = tmp_path / "received.jsonl"
@@ -240,3 +246,61 @@ async def test_a_worker_killed_mid_sync_loses_and_duplicates_nothing(
     finally:
         await drop()
         await drop_clean()
+
+
+async def test_a_worker_stopped_mid_sync_hands_the_run_back(redis_url: str, tmp_path: Path) -> None:
+    """SIGTERM with a sync running longer than the worker may wait: the worker stops within
+    its wait, the run is handed back (no lease left to lapse), and the next worker ends it."""
+    url, drop = await fresh_postgres_database()
+    env = topology_env(tmp_path, url, redis_url, OKR_SYNC_WORKER_SHUTDOWN_WAIT_SECONDS="1")
+    github_port = free_port()
+    github = f"http://127.0.0.1:{github_port}"
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(process(
+                [sys.executable, "-m", "tests.fakes.github", "--issues", str(ISSUES),
+                 "--port", str(github_port), "--cursor-links", "--delay", "0.05"],
+                tmp_path / "github.log",
+            ))  # fmt: skip
+            assert run_cli("migrate", env=env).returncode == 0
+            api = stack.enter_context(serving(env, free_port()))
+            first = stack.enter_context(process([OKR_SYNC, "worker"], tmp_path / "w1.log", env))
+            await wait_until("the local GitHub", reachable(f"{github}/rate_limit"), 30)
+            client = httpx.Client(
+                base_url=api.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10
+            )
+            stack.callback(client.close)
+            connection = client.post(
+                "/v1/connections",
+                json={"provider": "github", "name": "acme", "credentials": {"token": TOKEN},
+                      "config": {"api_url": github, "repos": REPOS}},
+            )  # fmt: skip
+            assert connection.status_code == 201, connection.text
+            run_id = client.post(
+                f"/v1/connections/{connection.json()['id']}/sync", json={"mode": "full"}
+            ).json()["id"]
+
+            def progress() -> dict[str, Any]:
+                answer: dict[str, Any] = client.get(f"/v1/sync-runs/{run_id}").json()
+                return answer
+
+            await wait_until("a page", lambda: progress()["pages"] >= 1, 60)
+            stopped_at = time.monotonic()
+            first.terminate()
+            assert first.wait(timeout=20) == 0
+            assert time.monotonic() - stopped_at < 10
+            [[status, owner]] = await rows(
+                url, sa.text(f"SELECT status, lease_owner FROM sync_runs WHERE id = '{run_id}'")
+            )
+            assert (status, owner) == ("running", None)
+
+            stack.enter_context(process([OKR_SYNC, "worker"], tmp_path / "w2.log", env))
+            await wait_until("the sync to finish", lambda: progress()["status"] != "running", 120)
+            finished = progress()
+            assert finished["status"] == "succeeded", finished["error"]
+            [[items, distinct]] = await rows(
+                url, sa.text("SELECT count(*), count(DISTINCT external_id) FROM work_items")
+            )
+            assert items == distinct > ISSUES * 0.9
+    finally:
+        await drop()
