@@ -54,7 +54,7 @@ RESUME_EVERY = 300.0
 # Retries fall due between changes; the scans catch grace periods that end with no write.
 DELIVER_EVERY = 5.0
 SCAN_EVERY = 60.0
-STALE_SCAN_EVERY = 24 * 3600.0
+DAILY = 24 * 3600.0
 
 
 def create_app(
@@ -100,7 +100,8 @@ def create_app(
                     asyncio.create_task(every(jobs, "resume_interrupted_syncs", RESUME_EVERY)),
                     asyncio.create_task(every(jobs, "deliver_webhooks", DELIVER_EVERY)),
                     asyncio.create_task(every(jobs, "scan_events", SCAN_EVERY)),
-                    asyncio.create_task(every(jobs, "scan_stale_key_results", STALE_SCAN_EVERY)),
+                    asyncio.create_task(every(jobs, "scan_stale_key_results", DAILY)),
+                    asyncio.create_task(every(jobs, "prune_history", DAILY)),
                 ]
             try:
                 yield

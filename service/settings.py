@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     sync_lease_seconds: int = Field(default=120, ge=5, le=3600)
     # A stopped worker lets its jobs finish this long, then hands back what still runs.
     worker_shutdown_wait_seconds: int = Field(default=45, ge=0, le=3600)
+    # Delivered outbound messages (with their attempt log) and applied provider webhooks are
+    # deleted after this many days; pending ones never are.
+    history_retention_days: int = Field(default=30, ge=1, le=3650)
     # OpenTelemetry spans over OTLP (needs the otel extra; OTEL_* variables configure it).
     tracing: bool = False
     # `okr-sync worker` serves its Prometheus metrics on this port (the API has /metrics).

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -201,3 +202,11 @@ async def process(services: Services) -> int:
                            **{f"action_{k}": v for k, v in actions.items()}},
                 )  # fmt: skip
         done += len(batch)
+
+
+async def prune(session: AsyncSession, before: datetime) -> int:
+    """Delete deliveries applied or ignored before ``before``; queued ones stay."""
+    inbound = table_of(InboundWebhook)
+    done = sa.and_(inbound.c.status != "queued", inbound.c.received_at < before)
+    gone = (await session.exec(sa.delete(inbound).where(done).returning(inbound.c.id))).all()
+    return len(gone)

@@ -280,3 +280,15 @@ async def deliver_due(
             )  # fmt: skip
         made += len(batch)
     return made
+
+
+async def prune(session: AsyncSession, before: datetime) -> int:
+    """Delete messages that ended (delivered or given up) before ``before``; their attempts
+    go with them. Pending messages stay, however old."""
+    messages = table_of(WebhookMessage)
+    ended = sa.or_(
+        sa.and_(messages.c.status == "succeeded", messages.c.delivered_at < before),
+        sa.and_(messages.c.status == "failed", messages.c.created_at < before),
+    )
+    gone = (await session.exec(sa.delete(messages).where(ended).returning(messages.c.id))).all()
+    return len(gone)

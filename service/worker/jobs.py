@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.errors import Conflict
@@ -80,9 +80,22 @@ async def scan_stale_key_results(services: Services) -> None:
     await run_scans(services, stale=True)
 
 
+async def prune_history(services: Services) -> None:
+    """Delete what is done and older than the retention: delivered or failed outbound
+    messages with their attempts, and applied or ignored provider webhooks."""
+    from service.hooks.service import prune as prune_inbound
+    from service.webhooks.delivery import prune as prune_outbound
+
+    cutoff = datetime.now(UTC) - timedelta(days=services.settings.history_retention_days)
+    async with services.unit_of_work() as session:
+        await prune_outbound(session, cutoff)
+        await prune_inbound(session, cutoff)
+
+
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
     "deliver_webhooks": deliver_webhooks,
     "process_webhooks": process_webhooks,
+    "prune_history": prune_history,
     "resume_interrupted_syncs": resume_interrupted_syncs,
     "scan_events": scan_events,
     "scan_stale_key_results": scan_stale_key_results,
