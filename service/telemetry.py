@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from service.worker.retry import RetryLater
+
 SYNC_RUNS = Counter(
     "okr_sync_sync_runs_total", "Sync runs that ended, by how.", ["provider", "mode", "status"]
 )
@@ -70,8 +72,6 @@ def queue_depth(measure: Callable[[], float]) -> None:
 @contextmanager
 def job_run(job: str) -> Iterator[None]:
     """Count and time one run of ``job``; the caller says how it ended by raising or not."""
-    from service.worker.retry import RetryLater
-
     JOBS_RUNNING.labels(job).inc()
     started = time.perf_counter()
     outcome = "failed"
