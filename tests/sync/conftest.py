@@ -69,4 +69,6 @@ def tracker() -> Iterator[FakeTracker]:
     fake = FakeTracker()
     with respx.mock(assert_all_called=False) as mock:
         mock.route(host="tracker.example").mock(side_effect=fake.handle)
+        # Local servers (receivers, fake providers) are reached over real HTTP.
+        mock.route(host="127.0.0.1").pass_through()
         yield fake

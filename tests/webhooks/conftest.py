@@ -3,23 +3,18 @@ loopback over real HTTP (so private destinations are allowed, as a test needs)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import respx
 
-from service.db import Database
 from service.settings import Settings
-from service.worker.inprocess import InProcessQueue
 from tests.fakes.receiver import Receiver
 from tests.fakes.serving import serving
-from tests.sync.conftest import example_plugin, started_app
-from tests.tracker import FakeTracker
+from tests.sync.conftest import app, example_plugin, tracker
 from tests.webhooks.helpers import SECRETS, verifies
 
-__all__ = ["example_plugin"]
+__all__ = ["app", "example_plugin", "tracker"]
 
 
 @pytest.fixture
@@ -30,24 +25,6 @@ def settings(tmp_path: Path) -> Settings:
         allow_private_webhook_urls=True,
         unlinked_grace_hours=0,
     )
-
-
-@pytest.fixture
-async def app(
-    settings: Settings, database: Database, example_plugin: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Any]:
-    queue = InProcessQueue(eager=True)
-    async with started_app(settings, database, example_plugin, monkeypatch, queue) as application:
-        yield application
-
-
-@pytest.fixture
-def tracker() -> Iterator[FakeTracker]:
-    fake = FakeTracker()
-    with respx.mock(assert_all_called=False) as mock:
-        mock.route(host="tracker.example").mock(side_effect=fake.handle)
-        mock.route(host="127.0.0.1").pass_through()
-        yield fake
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +21,7 @@ from service.db import Database
 from service.models import WebhookEndpoint
 from service.models.base import table_of
 from service.webhooks.delivery import SCHEDULE, message_id
+from service.webhooks.destinations import outbound_client
 from tests.conftest import assert_problem
 from tests.fakes.receiver import Receiver
 from tests.webhooks.helpers import (
@@ -32,6 +35,25 @@ from tests.webhooks.helpers import (
 )
 
 Served = tuple[Receiver, str]
+
+
+async def change_endpoints(database: Database, **values: Any) -> None:
+    """Set columns of every endpoint directly, as time or DNS would change them."""
+    async with database.transaction() as session:
+        await session.exec(sa.update(table_of(WebhookEndpoint)).values(**values))
+
+
+@asynccontextmanager
+async def sending_with(app: Any, *, allow_private: bool) -> AsyncIterator[None]:
+    """Deliveries go through a client built now (after a test's patches), then the usual."""
+    services = app.state.services
+    client = outbound_client(allow_private=allow_private)
+    services.outbound, usual = client, services.outbound
+    try:
+        yield
+    finally:
+        services.outbound = usual
+        await client.aclose()
 
 
 async def test_a_test_event_arrives_signed_as_standard_webhooks_specify(
@@ -87,13 +109,9 @@ async def test_during_a_rotation_both_secrets_sign_for_a_day(
     until = datetime.fromisoformat(rotated["previous_valid_until"])
     assert timedelta(hours=23, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=24)
 
-    endpoints = table_of(WebhookEndpoint)
-    async with database.transaction() as session:
-        await session.exec(
-            sa.update(endpoints).values(
-                previous_secret_expires_at=datetime.now(UTC) - timedelta(seconds=1)
-            )
-        )
+    await change_endpoints(
+        database, previous_secret_expires_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
     await admin.post(f"/v1/webhook-endpoints/{made['id']}/test")
     last = fake.received[-1]
     assert len(last.headers["webhook-signature"].split(" ")) == 1
@@ -176,11 +194,7 @@ async def test_five_days_of_failures_disable_the_endpoint(
     shown = (await admin.get(f"/v1/webhook-endpoints/{made['id']}")).json()
     assert shown["enabled"] is True
     assert shown["failing_since"] is not None
-    endpoints = table_of(WebhookEndpoint)
-    async with database.transaction() as session:
-        await session.exec(
-            sa.update(endpoints).values(failing_since=datetime.now(UTC) - timedelta(days=5))
-        )
+    await change_endpoints(database, failing_since=datetime.now(UTC) - timedelta(days=5))
     await time_passes(database, 10)
     await deliver(app)
     shown = (await admin.get(f"/v1/webhook-endpoints/{made['id']}")).json()
@@ -225,22 +239,12 @@ async def test_a_private_address_is_refused_when_the_connection_is_made(
 ) -> None:
     """A name that resolved to a public address when saved may resolve elsewhere later: the
     check at connect time refuses the private address actually dialled."""
-    from service.webhooks.destinations import outbound_client
-
     fake, url = receiver
     made = await endpoint(admin, url)
-    services = app.state.services
-    guarded = outbound_client(allow_private=False)
-    services.outbound, unguarded = guarded, services.outbound
-    try:
+    async with sending_with(app, allow_private=False):
         for host in ("127.0.0.1", "localhost"):
-            endpoints = table_of(WebhookEndpoint)
-            async with database.transaction() as session:
-                await session.exec(sa.update(endpoints).values(url=url.replace("127.0.0.1", host)))
+            await change_endpoints(database, url=url.replace("127.0.0.1", host))
             await admin.post(f"/v1/webhook-endpoints/{made['id']}/test")
-    finally:
-        services.outbound = unguarded
-        await guarded.aclose()
     assert fake.received == []
     log = (await admin.get(f"/v1/webhook-endpoints/{made['id']}/deliveries")).json()["items"]
     assert len(log) == 2
@@ -284,16 +288,12 @@ async def test_a_receiver_that_does_not_answer_in_time_counts_as_a_failure(
     fake.answer_next(hang)
     assert destinations.TIMEOUT.read == 10.0
     monkeypatch.setattr(destinations, "TIMEOUT", httpx.Timeout(0.5))
-    services = app.state.services
-    quick = destinations.outbound_client(allow_private=True)
-    services.outbound, usual = quick, services.outbound
     try:
-        made = await endpoint(admin, url)
-        await admin.post(f"/v1/webhook-endpoints/{made['id']}/test")
+        async with sending_with(app, allow_private=True):
+            made = await endpoint(admin, url)
+            await admin.post(f"/v1/webhook-endpoints/{made['id']}/test")
     finally:
         release.set()
-        services.outbound = usual
-        await quick.aclose()
     [attempt] = (await admin.get(f"/v1/webhook-endpoints/{made['id']}/deliveries")).json()["items"]
     assert attempt["status_code"] is None
     assert "Timeout" in attempt["error"]
