@@ -14,10 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.insights.schemas import Finding, FindingType, Insights, ItemRef, Named
 from service.key_results import repository as key_results
 from service.models import KeyResult, Link, Objective, Period, WorkItem
-from service.rollups import queries
-from service.rollups.queries import Basis, Scope
-from service.rollups.service import Tally, TeamTree, period_ref, resolve_scope, team_ref
-from service.rollups.windows import Window
+from service.rollups.queries import Basis
+from service.rollups.service import TeamTree, period_ref, resolve_scope, team_ref, team_shares
 from service.settings import Settings
 
 OPEN = ("todo", "in_progress")
@@ -175,19 +173,11 @@ async def _shares(
     session: AsyncSession, report: Report, period: Period, tree: TeamTree,
     team_ids: set[uuid.UUID] | None, basis: Basis, settings: Settings,
 ) -> None:  # fmt: skip
-    window = Window(period.start, period.end)
-    rows, _ = await queries.aggregate(
-        session, Scope(window, basis, False, None), by_key_result=False
-    )
+    shares = await team_shares(session, period, tree, basis, settings.default_category)
     for team in tree.teams.values():
-        if team.strategic_target is None or not _in_scope(team.id, team_ids):
+        share = shares.get(team.id)
+        if share is None or team.strategic_target is None or not _in_scope(team.id, team_ids):
             continue
-        members = tree.subtree(team.id)
-        tally = Tally.of((r for r in rows if r.team_id in members), settings.default_category)
-        total = tally.total
-        if total <= 0:
-            continue
-        share = tally.effort["strategic"] / total
         if share < team.strategic_target:
             report.add(
                 Finding(

@@ -190,6 +190,25 @@ async def _objectives(
     return sorted(result, key=lambda o: (-o.effort, o.title))
 
 
+async def team_shares(
+    session: AsyncSession, period: Period, tree: TeamTree, basis: queries.Basis, default: str
+) -> dict[uuid.UUID, float]:
+    """The strategic share of each team with a target, over its subtree, for a period; teams
+    with no effort in it are left out (a share of nothing is no signal)."""
+    rows, _ = await queries.aggregate(
+        session, Scope(Window(period.start, period.end), basis, False, None), by_key_result=False
+    )
+    shares = {}
+    for team in tree.teams.values():
+        if team.strategic_target is None:
+            continue
+        members = tree.subtree(team.id)
+        tally = Tally.of((r for r in rows if r.team_id in members), default)
+        if tally.total > 0:
+            shares[team.id] = tally.effort["strategic"] / tally.total
+    return shares
+
+
 async def resolve_scope(
     session: AsyncSession, period_ref: str, team_ref: str | None
 ) -> tuple[Period, Team | None, TeamTree]:

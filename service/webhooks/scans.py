@@ -32,9 +32,7 @@ from service.models import (
     WorkItem,
 )
 from service.rollups import queries
-from service.rollups.queries import Scope
-from service.rollups.service import Tally, TeamTree, period_ref
-from service.rollups.windows import Window
+from service.rollups.service import TeamTree, period_ref, team_shares
 from service.services import Services
 from service.settings import Settings
 from service.teams import service as teams
@@ -213,25 +211,6 @@ async def scan_stale(session: AsyncSession, settings: Settings, now: datetime) -
             )
         )
     return events
-
-
-async def team_shares(
-    session: AsyncSession, period: Period, tree: TeamTree, basis: queries.Basis, default: str
-) -> dict[uuid.UUID, float]:
-    """The strategic share of each team with a target, over its subtree, for a period; teams
-    with no effort in it are left out (a share of nothing is no signal)."""
-    rows, _ = await queries.aggregate(
-        session, Scope(Window(period.start, period.end), basis, False, None), by_key_result=False
-    )
-    shares = {}
-    for team in tree.teams.values():
-        if team.strategic_target is None:
-            continue
-        members = tree.subtree(team.id)
-        tally = Tally.of((r for r in rows if r.team_id in members), default)
-        if tally.total > 0:
-            shares[team.id] = tally.effort["strategic"] / tally.total
-    return shares
 
 
 async def scan_shares(session: AsyncSession, settings: Settings, now: datetime) -> list[Event]:
