@@ -54,6 +54,7 @@ RESUME_EVERY = 300.0
 # Retries fall due between changes; the scans catch grace periods that end with no write.
 DELIVER_EVERY = 5.0
 SCAN_EVERY = 60.0
+COMPACT_EVERY = 20.0
 DAILY = 24 * 3600.0
 
 
@@ -100,6 +101,7 @@ def create_app(
                     asyncio.create_task(every(jobs, "resume_interrupted_syncs", RESUME_EVERY)),
                     asyncio.create_task(every(jobs, "deliver_webhooks", DELIVER_EVERY)),
                     asyncio.create_task(every(jobs, "scan_events", SCAN_EVERY)),
+                    asyncio.create_task(every(jobs, "compact_rollup_cells", COMPACT_EVERY)),
                     asyncio.create_task(every(jobs, "scan_stale_key_results", DAILY)),
                     asyncio.create_task(every(jobs, "prune_history", DAILY)),
                 ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -122,3 +123,25 @@ class TestDemo:
             assert rollup["categories"]["improvement"]["items"] > 0
             epic = httpx.get(f"{server.url}/v1/work-items/PAY-79", headers=headers).json()
             assert epic["why"]["source"] == "links"
+
+
+class TestRollupsCheck:
+    def test_finds_cells_edited_by_hand_and_repairs_them(self, tmp_path: Path) -> None:
+        env = cli_env(tmp_path)
+        assert run_cli("demo", env=env).returncode == 0
+        clean = run_cli("rollups", "check", env=env)
+        assert clean.returncode == 0, clean.stderr
+        assert "match the leaves" in clean.stderr
+        with sqlite3.connect(tmp_path / "okr-sync.db") as db:
+            db.execute(
+                "UPDATE rollup_cells SET leaves = leaves + 1"
+                " WHERE id = (SELECT min(id) FROM rollup_cells)"
+            )
+        found = run_cli("rollups", "check", env=env)
+        assert found.returncode == 1
+        assert "differ from the leaves at 1 keys" in found.stderr
+        assert "stored (" in found.stderr
+        repaired = run_cli("rollups", "check", "--repair", env=env)
+        assert repaired.returncode == 0, repaired.stderr
+        assert "Rebuilt" in repaired.stderr
+        assert run_cli("rollups", "check", env=env).returncode == 0

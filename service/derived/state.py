@@ -30,6 +30,7 @@ from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.models.base import table_of
 from service.rules.matching import SUBJECT_COLUMNS, Matcher, Subject, subject_of
 from service.webhooks import outbox
+from service.worker.enqueue import after_commit
 
 
 @dataclass(slots=True)
@@ -239,8 +240,10 @@ async def refresh(
     many items below the roots changed."""
     if not roots and not leafness_of:
         return 0
-    # Whatever changed here may unlink an epic or move a KR's progress: look, once committed.
+    # Whatever changed here may unlink an epic or move a KR's progress: look, once committed;
+    # and merge the roll-up cells' rows the triggers appended.
     outbox.request_scan(session)
+    after_commit(session, "compact_rollup_cells")
     await normalise_link_shares(session, roots)
     nodes = await _subtrees(session, set(roots))
     above = await _ancestors(session, nodes)
@@ -279,7 +282,9 @@ async def refresh(
         await _update_states(session, changed_rows)
     if changed_shares:
         effective = table_of(EffectiveLink)
-        for batch in chunks(changed_shares):
+        # Only items that had effective links have rows to delete: linking an epic for the
+        # first time inserts its descendants' rows and deletes none.
+        for batch in chunks(i for i in changed_shares if i in stored_shares):
             await session.exec(sa.delete(effective).where(effective.c.work_item_id.in_(batch)))
         await _insert_shares(session, changed_shares)
     # The parents of the roots may have gained or lost their last live child.

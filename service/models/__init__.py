@@ -6,9 +6,11 @@ from service.models.okrs import CheckIn, KeyResult, Objective, Period, Team
 from service.models.portfolio import (
     ClassificationRule,
     EffectiveLink,
+    KeyResultCell,
     KeyResultEffort,
     Link,
     LinkRule,
+    RollupCell,
 )
 from service.models.sync import Connection, SyncRun, WorkItem
 from service.models.tokens import ApiToken
@@ -24,12 +26,14 @@ __all__ = [
     "EpicWatch",
     "InboundWebhook",
     "KeyResult",
+    "KeyResultCell",
     "KeyResultEffort",
     "KeyResultWatch",
     "Link",
     "LinkRule",
     "Objective",
     "Period",
+    "RollupCell",
     "SyncRun",
     "Team",
     "TeamShareWatch",

@@ -4,7 +4,7 @@ state derived from them that roll-ups read (DESIGN section 3)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -100,3 +100,79 @@ class KeyResultEffort(SQLModel, table=True):
     all_count: float = 0.0
     done_points: float = 0.0
     all_points: float = 0.0
+
+
+NO_TEAM = uuid.UUID(int=0)
+
+
+def _cell_columns() -> Any:
+    # SQLite numbers rows itself only for an INTEGER PRIMARY KEY.
+    return Field(
+        default=None, primary_key=True,
+        sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+    )  # fmt: skip
+
+
+def _cell_indexes(table: str, key: list[str], figures: list[str]) -> tuple[sa.Index, sa.Index]:
+    fresh = sa.text("fresh")
+    return (
+        # On PostgreSQL the key index carries the figures: reads are index-only scans.
+        sa.Index(f"ix_{table}_key", *key, postgresql_include=figures),
+        # Compaction starts from the rows appended since the last one.
+        sa.Index(f"ix_{table}_fresh", "id", postgresql_where=fresh, sqlite_where=fresh),
+    )
+
+
+class RollupCell(SQLModel, table=True):
+    """What live leaves add up to in one month, by state, team and category, so that a
+    roll-up over whole months sums these instead of scanning leaves (service.rollups.cells).
+
+    Database triggers keep them on every write (migration 7c0e5b2a9d14). `state` is `done`
+    for leaves resolved in the month and `open` for leaves still open that were created in
+    it; months are UTC. Keys hold no NULLs: NO_TEAM stands for no team and '' for the default
+    category. On PostgreSQL a trigger appends a row of differences per key and statement, so
+    writers never wait on each other, and compaction merges a key's rows later; on SQLite,
+    which has one writer, a key's row is updated in place. Either way a key's figures are the
+    sum of its rows. (A SQLite migration that copies work_items must re-create the triggers.)
+    """
+
+    __tablename__ = "rollup_cells"
+
+    id: int | None = _cell_columns()
+    month: date
+    state: str = Field(max_length=8)
+    team_id: uuid.UUID  # no foreign key: a team's cells go with its items
+    category: str = Field(max_length=16)
+    leaves: int
+    points: float
+    unestimated: int
+    fresh: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+
+    __table_args__ = _cell_indexes(
+        "rollup_cells", ["state", "month", "team_id", "category"],
+        ["leaves", "points", "unestimated"],
+    )  # fmt: skip
+
+
+class KeyResultCell(SQLModel, table=True):
+    """What leaves counting toward a KR add up to in one month, by state and team, weighted
+    by their share: `effort` on the count basis, `points` on points. The rows of NO_TEAM hold
+    every leaf's, teamless ones included, so a portfolio roll-up reads one key per KR and
+    month. Kept by the same triggers, in the same way, as RollupCell."""
+
+    __tablename__ = "key_result_cells"
+
+    id: int | None = _cell_columns()
+    month: date
+    state: str = Field(max_length=8)
+    team_id: uuid.UUID
+    key_result_id: uuid.UUID  # no foreign key: cells of a deleted KR are never read
+    leaves: int
+    effort: float
+    points: float
+    fresh: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+
+    __table_args__ = _cell_indexes(
+        "key_result_cells", ["team_id", "state", "month", "key_result_id"],
+        ["leaves", "effort", "points"],
+    )  # fmt: skip

@@ -4,7 +4,7 @@ one more over their effective links for the split across key results (DESIGN sec
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import Link, WorkItem
 from service.models.base import UTCDateTime
+from service.rollups import cells
 from service.rollups.windows import Window
 
 OPEN = ("todo", "in_progress")
@@ -48,8 +49,16 @@ def _least(a: Any, b: Any, dialect: str) -> Any:
     return sa.func.least(a, b) if dialect == "postgresql" else sa.func.min(a, b)
 
 
-def measure(scope: Scope, dialect: str) -> tuple[Any, list[Any]]:
-    """The effort of one leaf, and the conditions a leaf meets to count (items 2 and 3)."""
+def _within(column: Any, window: Window) -> Any:
+    return sa.and_(column >= _at(window.start_at), column < _at(window.end_at))
+
+
+def measure(
+    scope: Scope, dialect: str, done_in: Sequence[Window], open_in: Window | None
+) -> tuple[Any, list[Any]]:
+    """The effort of one leaf, and the conditions a leaf meets to count (items 2 and 3): on
+    count and points, leaves done in ``done_in`` and, if given, leaves still open created in
+    ``open_in``; on days, the scope's whole window."""
     start, end = _at(scope.window.start_at), _at(scope.window.end_at)
     conditions: list[Any] = [col(WorkItem.is_leaf), col(WorkItem.deleted_at).is_(None)]
     if scope.team_ids is not None:
@@ -62,18 +71,12 @@ def measure(scope: Scope, dialect: str) -> tuple[Any, list[Any]]:
         effort = _days(_greatest(began, start, dialect), _least(ended, end, dialect), dialect)
         conditions += [began < end, ended > start, began < ended]
         return effort, conditions
-    done = sa.and_(
-        col(WorkItem.status_category) == "done",
-        col(WorkItem.resolved_at) >= start,
-        col(WorkItem.resolved_at) < end,
-    )
-    if scope.include_open:
-        still_open = sa.and_(
-            col(WorkItem.status_category).in_(OPEN), col(WorkItem.created_at) < end
-        )
-        conditions.append(sa.or_(done, still_open))
-    else:
-        conditions.append(done)
+    done = col(WorkItem.status_category) == "done"
+    counts = [sa.and_(done, _within(col(WorkItem.resolved_at), window)) for window in done_in]
+    if open_in is not None:
+        still_open = col(WorkItem.status_category).in_(OPEN)
+        counts.append(sa.and_(still_open, _within(col(WorkItem.created_at), open_in)))
+    conditions.append(sa.or_(*counts))
     if scope.basis == "points":
         return sa.func.coalesce(WorkItem.estimate, 0.0), conditions
     return sa.literal(1.0), conditions
@@ -96,12 +99,49 @@ class KeyResultRow(NamedTuple):
 async def aggregate(
     session: AsyncSession, scope: Scope, *, by_key_result: bool = True
 ) -> tuple[list[CategoryRow], list[KeyResultRow]]:
+    """The scope's effort by category and team, and by key result. On count and points the
+    whole months of the window come from the monthly cells (service.rollups.cells) and only
+    the days around them from the leaves; on days, everything comes from the leaves."""
+    if scope.basis == "days":
+        return await _from_leaves(session, scope, (), None, by_key_result)
+    plan = cells.Plan.of(scope.window, scope.include_open)
+    categories: list[CategoryRow] = []
+    key_results: dict[uuid.UUID, KeyResultRow] = {}
+    if plan.reads_cells:
+        found = await cells.read(
+            session, plan, points=scope.basis == "points", team_ids=scope.team_ids,
+            by_key_result=by_key_result,
+        )  # fmt: skip
+        categories += [CategoryRow(*row) for row in found.categories]
+        key_results = {kr: KeyResultRow(kr, n, effort) for kr, n, effort in found.key_results}
+    if plan.edges or plan.open_edge:
+        more, more_krs = await _from_leaves(
+            session, scope, plan.edges, plan.open_edge, by_key_result
+        )
+        categories += more
+        for row in more_krs:
+            before = key_results.get(row.key_result_id)
+            key_results[row.key_result_id] = (
+                row if before is None
+                else KeyResultRow(row.key_result_id, before.items + row.items,
+                                  before.effort + row.effort)
+            )  # fmt: skip
+    return categories, list(key_results.values())
+
+
+async def _from_leaves(
+    session: AsyncSession,
+    scope: Scope,
+    done_in: Sequence[Window],
+    open_in: Window | None,
+    by_key_result: bool,
+) -> tuple[list[CategoryRow], list[KeyResultRow]]:
     """One scan of the leaves in scope, grouped by category, team and, for strategic leaves,
     the item whose links they inherit; each such group's effort is then split by that item's
     link shares. Every leaf under one linked item shares its split, so this equals joining
     every leaf to its effective links, at the cost of joining a few groups instead."""
     dialect = session.get_bind().dialect.name
-    effort, conditions = measure(scope, dialect)
+    effort, conditions = measure(scope, dialect, done_in, open_in)
     unestimated = (
         sa.case((col(WorkItem.estimate).is_(None), 1), else_=0)
         if scope.basis == "points"

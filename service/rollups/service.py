@@ -14,17 +14,15 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import fetch_rows
-from service.key_results import repository as kr_repository
+from service.key_results.repository import LinkedEffort
 from service.key_results.service import progress_value
-from service.models import KeyResult, Objective, Period, Team
+from service.models import CheckIn, KeyResult, KeyResultEffort, Objective, Period, Team
 from service.periods import service as periods
 from service.rollups import queries
 from service.rollups.queries import Basis, CategoryRow, KeyResultRow, Scope
 from service.rollups.schemas import (
     Categories,
     CategoryTotal,
-    KeyResultEffort,
-    ObjectiveEffort,
     PeriodRef,
     Rollup,
     TeamRef,
@@ -130,64 +128,71 @@ def period_ref(period: Period) -> PeriodRef:
 MANY = 200
 
 
-def _among(column: Any, ids: Collection[uuid.UUID]) -> list[Any]:
-    return [] if len(ids) > MANY else [column.in_(list(ids))]
-
-
-async def _objectives(
-    session: AsyncSession, rows: Sequence[KeyResultRow], total: float
-) -> list[ObjectiveEffort]:
-    """The KRs that strategic effort went to, under their objectives: read as plain rows,
-    since a portfolio can name thousands of KRs."""
-    if not rows:
-        return []
-    by_kr = {row.key_result_id: row for row in rows}
-    found = await fetch_rows(
-        session,
+def _key_result_facts(ids: Collection[uuid.UUID]) -> Any:
+    """Per KR: what a roll-up shows of it and what its progress needs (its objective, period
+    and team, its latest check-in's value and its linked effort), in one query."""
+    latest = (
+        sa.select(col(CheckIn.value))
+        .where(col(CheckIn.key_result_id) == col(KeyResult.id))
+        .order_by(col(CheckIn.created_at).desc(), col(CheckIn.id).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    stmt = (
         sa.select(
             col(KeyResult.id), col(KeyResult.title), col(KeyResult.objective_id),
             col(KeyResult.progress_mode), col(KeyResult.progress_basis),
             col(KeyResult.start_value), col(KeyResult.target_value),
-            col(KeyResult.current_value), col(Objective.title), col(Period.name), col(Team.key),
+            sa.func.coalesce(latest, col(KeyResult.current_value)), col(Objective.title),
+            col(Period.name), col(Team.key), col(KeyResultEffort.done_count),
+            col(KeyResultEffort.all_count), col(KeyResultEffort.done_points),
+            col(KeyResultEffort.all_points),
         )
         .join(Objective, col(Objective.id) == KeyResult.objective_id)
         .join(Period, col(Period.id) == Objective.period_id)
         .outerjoin(Team, col(Team.id) == Objective.team_id)
-        .where(*_among(col(KeyResult.id), by_kr)),
+        .outerjoin(KeyResultEffort, col(KeyResultEffort.key_result_id) == KeyResult.id)
     )  # fmt: skip
-    found = [row for row in found if row[0] in by_kr]
-    many = len(by_kr) > MANY
-    ids = None if many else [row[0] for row in found]
-    latest = await kr_repository.latest_values(session, ids)
-    linked = await kr_repository.linked_efforts(
-        session, None if many else [row[0] for row in found if row[3] == "linked"]
-    )
-    grouped: dict[uuid.UUID, list[KeyResultEffort]] = defaultdict(list)
+    return stmt if len(ids) > MANY else stmt.where(col(KeyResult.id).in_(list(ids)))
+
+
+async def _objectives(
+    session: AsyncSession, rows: Sequence[KeyResultRow], total: float
+) -> list[dict[str, Any]]:
+    """The KRs that strategic effort went to, under their objectives, as plain data for the
+    response to validate at once: a portfolio can name thousands of KRs."""
+    if not rows:
+        return []
+    by_kr = {row.key_result_id: row for row in rows}
+    grouped: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     labels: dict[uuid.UUID, tuple[str, str, str | None]] = {}
-    for kr_id, title, objective_id, mode, basis, start, target, current, *label in found:
-        row = by_kr[kr_id]
+    for row_found in await fetch_rows(session, _key_result_facts(by_kr)):
+        found: tuple[Any, ...] = tuple(row_found)
+        kr_id, title, objective_id, mode, basis, start, target, current = found[:8]
+        row = by_kr.get(kr_id)
+        if row is None:
+            continue
+        efforts = found[11:]
+        linked = None if efforts[0] is None else LinkedEffort(*efforts)
         progress = progress_value(
-            mode=mode, basis=basis, start=start, target=target,
-            current=latest.get(kr_id, current), linked=linked.get(kr_id),
-        )  # fmt: skip
-        grouped[objective_id].append(
-            KeyResultEffort(
-                id=kr_id, title=title, effort=row.effort, items=row.items, progress=progress
-            )
+            mode=mode, basis=basis, start=start, target=target, current=current, linked=linked
         )
-        labels[objective_id] = (label[0], label[1], label[2])
+        grouped[objective_id].append(
+            {"id": kr_id, "title": title, "effort": row.effort, "items": row.items,
+             "progress": progress}
+        )  # fmt: skip
+        labels[objective_id] = (found[8], found[9], found[10])
     result = []
     for objective_id, key_results in grouped.items():
-        key_results.sort(key=lambda k: (-k.effort, k.title))
-        effort = sum(k.effort for k in key_results)
+        key_results.sort(key=lambda k: (-k["effort"], k["title"]))
+        effort = sum(k["effort"] for k in key_results)
         title, period_name, team_key = labels[objective_id]
         result.append(
-            ObjectiveEffort(
-                id=objective_id, title=title, period=period_name, team=team_key, effort=effort,
-                share=effort / total if total > 0 else 0.0, key_results=key_results,
-            )
+            {"id": objective_id, "title": title, "period": period_name, "team": team_key,
+             "effort": effort, "share": effort / total if total > 0 else 0.0,
+             "key_results": key_results}
         )  # fmt: skip
-    return sorted(result, key=lambda o: (-o.effort, o.title))
+    return sorted(result, key=lambda o: (-o["effort"], o["title"]))
 
 
 async def team_shares(
@@ -238,14 +243,17 @@ async def rollup(
         members = tree.subtree(child.id)
         child_tally = Tally.of((r for r in rows if r.team_id in members), default.value)
         breakdown.append(TeamRollup(team=team_ref(child), **child_tally.summary()))
-    return Rollup(
-        period=period_ref(found_period),
-        team=team_ref(found_team) if found_team else None,
-        basis=basis,
-        include_open=include_open,
-        **tally.summary(),
-        objectives=await _objectives(session, key_results, tally.total),
-        teams=breakdown,
+    # Validated in one go from plain data: building each KR's model apart costs more.
+    return Rollup.model_validate(
+        {
+            "period": period_ref(found_period),
+            "team": team_ref(found_team) if found_team else None,
+            "basis": basis,
+            "include_open": include_open,
+            **tally.summary(),
+            "objectives": await _objectives(session, key_results, tally.total),
+            "teams": breakdown,
+        }
     )
 
 

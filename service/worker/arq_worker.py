@@ -66,6 +66,7 @@ def cron_jobs() -> list[CronJob]:
             run_at_startup=True,
         ),
         cron(_adapt("scan_events", JOBS["scan_events"]), second=30),
+        cron(_adapt("compact_rollup_cells", JOBS["compact_rollup_cells"]), second={0, 20, 40}),
         cron(_adapt("prune_history", JOBS["prune_history"]), hour=5, minute=30),
         cron(_adapt("scan_stale_key_results", JOBS["scan_stale_key_results"]), hour=6, minute=0),
     ]

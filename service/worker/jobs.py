@@ -18,8 +18,8 @@ MAX_TRIES = 10
 # Jobs that take whatever waits: in-process, one running and one asked for meanwhile is as
 # good as many. (On arq, the scan is queued once by job id; a webhook job is sent per delivery
 # and those that find nothing left return at once, since a refused duplicate could miss one.)
-COALESCED = frozenset({"scan_events", "process_webhooks"})
-ONE_QUEUED_ON_ARQ = frozenset({"scan_events"})
+COALESCED = frozenset({"scan_events", "process_webhooks", "compact_rollup_cells"})
+ONE_QUEUED_ON_ARQ = frozenset({"scan_events", "compact_rollup_cells"})
 
 
 async def sync_connection(services: Services, run_id: str, *_: str) -> None:
@@ -80,6 +80,14 @@ async def scan_stale_key_results(services: Services) -> None:
     await run_scans(services, stale=True)
 
 
+async def compact_rollup_cells(services: Services) -> None:
+    """Merge the roll-up cells' appended rows (service.rollups.cells.compact)."""
+    from service.rollups.cells import compact
+
+    async with services.unit_of_work() as session:
+        await compact(session)
+
+
 async def prune_history(services: Services) -> None:
     """Delete what is done and older than the retention: delivered or failed outbound
     messages with their attempts, and applied or ignored provider webhooks."""
@@ -93,6 +101,7 @@ async def prune_history(services: Services) -> None:
 
 
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "compact_rollup_cells": compact_rollup_cells,
     "deliver_webhooks": deliver_webhooks,
     "process_webhooks": process_webhooks,
     "prune_history": prune_history,

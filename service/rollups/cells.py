@@ -1,0 +1,309 @@
+"""Monthly roll-up cells (models RollupCell and KeyResultCell): reading them for the whole
+months of a window, compacting them, and checking them against the leaves.
+
+Triggers in the database keep the cells on every write (migration 7c0e5b2a9d14), so this
+module never writes a figure of its own, except when `rebuild` repairs cells found wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.db import fetch_rows
+from service.models import EffectiveLink, KeyResultCell, RollupCell, WorkItem
+from service.models.base import table_of
+from service.models.portfolio import NO_TEAM
+from service.rollups.windows import Window
+
+# Compactions take turns, so that two never delete the same keys' rows in opposite orders.
+COMPACT_LOCK = 0x6F6B725F63656C6C  # "okr_cell"
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month_start(day: date) -> date:
+    """The first day of a month on or after ``day``."""
+    if day.day == 1:
+        return day
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Which parts of a count or points roll-up the cells answer, and which the leaves do."""
+
+    months: Window | None  # whole months in the window: done leaves, from the cells
+    edges: tuple[Window, ...]  # the days around them: done leaves, from the leaves
+    open_months_before: date | None  # open leaves created in months before this: cells
+    open_edge: Window | None  # open leaves created since then, before the end: leaves
+
+    @classmethod
+    def of(cls, window: Window, include_open: bool) -> Plan:
+        first, last = next_month_start(window.start), month_start(window.end)
+        if first < last:
+            months: Window | None = Window(first, last)
+            edges = tuple(
+                w for w in (Window(window.start, first), Window(last, window.end))
+                if w.start < w.end
+            )  # fmt: skip
+        else:
+            months, edges = None, (window,)
+        if not include_open:
+            return cls(months, edges, None, None)
+        open_edge = Window(last, window.end) if last < window.end else None
+        return cls(months, edges, last, open_edge)
+
+    @property
+    def reads_cells(self) -> bool:
+        return self.months is not None or self.open_months_before is not None
+
+
+def _in_plan(table: Any, plan: Plan) -> Any:
+    parts = []
+    if plan.months is not None:
+        parts.append(
+            sa.and_(
+                table.c.state == "done",
+                table.c.month >= plan.months.start,
+                table.c.month < plan.months.end,
+            )
+        )
+    if plan.open_months_before is not None:
+        parts.append(sa.and_(table.c.state == "open", table.c.month < plan.open_months_before))
+    return sa.or_(*parts)
+
+
+@dataclass(frozen=True, slots=True)
+class CellRows:
+    # (category or None, team or None, leaves, effort, unestimated)
+    categories: list[tuple[str | None, uuid.UUID | None, int, float, int]]
+    # (key result, leaves, effort)
+    key_results: list[tuple[uuid.UUID, int, float]]
+
+
+async def read(
+    session: AsyncSession,
+    plan: Plan,
+    *,
+    points: bool,
+    team_ids: Collection[uuid.UUID] | None,
+    by_key_result: bool,
+) -> CellRows:
+    """The cells' sums for the parts of ``plan`` they answer: by category and team, and by
+    key result (one key per KR: the portfolio's row, or the rows of ``team_ids``)."""
+    cells = table_of(RollupCell)
+    in_scope = [_in_plan(cells, plan)]
+    if team_ids is not None:
+        in_scope.append(cells.c.team_id.in_(list(team_ids)))
+    effort = sa.func.sum(cells.c.points if points else cells.c.leaves)
+    unestimated = sa.func.sum(cells.c.unestimated) if points else sa.literal(0)
+    stmt = (
+        sa.select(
+            cells.c.category, cells.c.team_id, sa.func.sum(cells.c.leaves), effort, unestimated
+        )
+        .where(*in_scope)
+        .group_by(cells.c.category, cells.c.team_id)
+    )
+    categories = [
+        (category or None, None if team == NO_TEAM else team, int(n), float(e), int(u))
+        for category, team, n, e, u in await fetch_rows(session, stmt)
+        if n
+    ]
+    key_results: list[tuple[uuid.UUID, int, float]] = []
+    if by_key_result:
+        krs = table_of(KeyResultCell)
+        teams = [NO_TEAM] if team_ids is None else list(team_ids)
+        kr_stmt = (
+            sa.select(
+                krs.c.key_result_id, sa.func.sum(krs.c.leaves),
+                sa.func.sum(krs.c.points if points else krs.c.effort),
+            )
+            .where(_in_plan(krs, plan), krs.c.team_id.in_(teams))
+            .group_by(krs.c.key_result_id)
+            .having(sa.func.sum(krs.c.leaves) != 0)
+        )  # fmt: skip
+        key_results = [(kr, int(n), float(e)) for kr, n, e in await fetch_rows(session, kr_stmt)]
+    return CellRows(categories, key_results)
+
+
+async def compact(session: AsyncSession) -> int:
+    """Merge each key's rows into one, for the keys rows were appended to since the last
+    compaction, and drop keys that come to nothing; returns how many rows were merged.
+    PostgreSQL only: SQLite's cells are updated in place. Skips if another is compacting."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    connection = await session.connection()
+    taken = await connection.execute(
+        sa.text("SELECT pg_try_advisory_xact_lock(:id)").bindparams(id=COMPACT_LOCK)
+    )
+    if not taken.scalar_one():
+        return 0
+    merged = 0
+    for table, key, sums in (
+        ("rollup_cells", "month, state, team_id, category", ("leaves", "points", "unestimated")),
+        ("key_result_cells", "month, state, team_id, key_result_id",
+         ("leaves", "effort", "points")),
+    ):  # fmt: skip
+        totals = ", ".join(f"sum({name})" for name in sums)
+        # A key's rows all go in one statement, so a sum is never taken over half of them;
+        # rows appended meanwhile by other transactions are not seen, and stay for next time.
+        result = await connection.execute(
+            sa.text(
+                f"WITH keys AS (SELECT DISTINCT {key} FROM {table} WHERE fresh),"
+                f" gone AS (DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM keys)"
+                f" RETURNING {key}, {', '.join(sums)}),"
+                f" kept AS (INSERT INTO {table} ({key}, {', '.join(sums)}, fresh)"
+                f" SELECT {key}, {totals}, false FROM gone GROUP BY {key}"
+                f" HAVING sum(leaves) <> 0 OR sum({sums[1]}) <> 0 OR sum({sums[2]}) <> 0"
+                " RETURNING 1)"
+                " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM kept)"
+            )
+        )
+        gone, kept = result.one()
+        merged += gone - kept
+    return merged
+
+
+# Checking the cells against the leaves, for tests and `okr-sync rollups check`.
+
+
+def _month(at: Any, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return sa.cast(sa.func.date_trunc("month", sa.func.timezone("UTC", at)), sa.Date)
+    return sa.func.strftime("%Y-%m-01", at)
+
+
+def _contributions(dialect: str) -> Any:
+    done = col(WorkItem.status_category) == "done"
+    when = sa.case((done, col(WorkItem.resolved_at)), else_=col(WorkItem.created_at))
+    return (
+        sa.select(
+            col(WorkItem.id).label("id"),
+            _month(when, dialect).label("month"),
+            sa.case((done, "done"), else_="open").label("state"),
+            sa.func.coalesce(col(WorkItem.team_id), NO_TEAM).label("team_id"),
+            sa.func.coalesce(col(WorkItem.category), "").label("category"),
+            col(WorkItem.estimate).label("estimate"),
+        )
+        .where(
+            col(WorkItem.is_leaf),
+            col(WorkItem.deleted_at).is_(None),
+            sa.or_(
+                sa.and_(done, col(WorkItem.resolved_at).is_not(None)),
+                col(WorkItem.status_category).in_(("todo", "in_progress")),
+            ),
+        )
+        .subquery("c")
+    )
+
+
+Figures = tuple[int, float, float]
+# Sums of differences carry float error; a cell is right to within this.
+TOLERANCE = 1e-6
+Key = tuple[Any, ...]
+
+
+def _normal(rows: Iterable[Any]) -> dict[Key, Figures]:
+    """Key to figures, months as dates, without keys that add up to nothing."""
+    found: dict[Key, Figures] = {}
+    for *key, leaves, a, b in rows:
+        if leaves or abs(a) > TOLERANCE or abs(b) > TOLERANCE:
+            month = key[0] if isinstance(key[0], date) else date.fromisoformat(key[0])
+            found[(month, *key[1:])] = (int(leaves), float(a), float(b))
+    return found
+
+
+def _same(a: Figures | None, b: Figures | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return all(math.isclose(x, y, abs_tol=TOLERANCE) for x, y in zip(a, b, strict=True))
+
+
+async def _expected(session: AsyncSession) -> tuple[dict[Key, Figures], dict[Key, Figures]]:
+    c = _contributions(session.get_bind().dialect.name)
+    points = sa.func.coalesce(c.c.estimate, 0.0)
+    cells = await fetch_rows(
+        session,
+        sa.select(
+            c.c.month, c.c.state, c.c.team_id, c.c.category, sa.func.count(),
+            sa.func.sum(points), sa.func.sum(sa.case((c.c.estimate.is_(None), 1), else_=0)),
+        ).group_by(c.c.month, c.c.state, c.c.team_id, c.c.category),
+    )  # fmt: skip
+    share = col(EffectiveLink.share)
+    rows = await fetch_rows(
+        session,
+        sa.select(
+            c.c.month, c.c.state, c.c.team_id, col(EffectiveLink.key_result_id), share,
+            share * points,
+        ).join(EffectiveLink, col(EffectiveLink.work_item_id) == c.c.id),
+    )  # fmt: skip
+    by_kr: dict[Key, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for month, state, team, kr, effort, weighted in rows:
+        for scope in {NO_TEAM, team}:
+            sums = by_kr[(month, state, scope, kr)]
+            sums[0] += 1
+            sums[1] += effort
+            sums[2] += weighted
+    return _normal(cells), _normal((*key, *sums) for key, sums in by_kr.items())
+
+
+async def _stored(session: AsyncSession) -> tuple[dict[Key, Figures], dict[Key, Figures]]:
+    found = []
+    for table, key, sums in (
+        (table_of(RollupCell), ("month", "state", "team_id", "category"),
+         ("leaves", "points", "unestimated")),
+        (table_of(KeyResultCell), ("month", "state", "team_id", "key_result_id"),
+         ("leaves", "effort", "points")),
+    ):  # fmt: skip
+        columns = [table.c[name] for name in key]
+        stmt = sa.select(*columns, *(sa.func.sum(table.c[name]) for name in sums))
+        found.append(_normal(await fetch_rows(session, stmt.group_by(*columns))))
+    return found[0], found[1]
+
+
+async def drift(session: AsyncSession) -> list[str]:
+    """Where the stored cells differ from the leaves, one line per key; none when right."""
+    expected, stored = await _expected(session), await _stored(session)
+    lines = []
+    for name, want, have in zip(("rollup", "key result"), expected, stored, strict=True):
+        for key in sorted(want.keys() | have.keys(), key=str):
+            if not _same(want.get(key), have.get(key)):
+                lines.append(f"{name} cell {key}: stored {have.get(key)}, leaves {want.get(key)}")
+    return lines
+
+
+async def rebuild(session: AsyncSession) -> None:
+    """Replace every cell with what the leaves add up to (a repair, not a routine)."""
+    cells, kr_cells = await _expected(session)
+    await session.exec(sa.delete(table_of(RollupCell)))
+    await session.exec(sa.delete(table_of(KeyResultCell)))
+    if cells:
+        await session.exec(
+            sa.insert(table_of(RollupCell)),
+            params=[
+                dict(zip(("month", "state", "team_id", "category", "leaves", "points",
+                          "unestimated"), (*key, *figures), strict=True))
+                for key, figures in cells.items()
+            ],
+        )  # fmt: skip
+    if kr_cells:
+        await session.exec(
+            sa.insert(table_of(KeyResultCell)),
+            params=[
+                dict(zip(("month", "state", "team_id", "key_result_id", "leaves", "effort",
+                          "points"), (*key, *figures), strict=True))
+                for key, figures in kr_cells.items()
+            ],
+        )  # fmt: skip
