@@ -97,11 +97,12 @@ ITEMS = "SELECT 1 AS sign, * FROM work_items"
 
 
 def _postgresql() -> list[str]:
-    changed = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in WATCHED)
-    pairs = f"FROM old_items AS o JOIN new_items AS n ON n.id = o.id WHERE {changed}"
-    before = f"SELECT -1 AS sign, o.* {pairs}"
-    after = f"SELECT 1 AS sign, n.* {pairs}"
-    moved = _contributions("postgresql", f"{before} UNION ALL {after}")
+    # Every updated row, before (-1) and after (+1): rows whose contribution did not move
+    # cancel out in the sums, which costs less than joining the two tables to find them (the
+    # planner has no statistics for transition tables and nests the loop).
+    moved = _contributions(
+        "postgresql", "SELECT -1 AS sign, * FROM old_items UNION ALL SELECT 1, * FROM new_items"
+    )
     items_function = f"""
         CREATE FUNCTION rollup_cells_follow_items() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -179,8 +180,9 @@ def _sqlite_add(sign: str, w: str, links: str) -> str:
             AND NOT EXISTS (SELECT 1 FROM key_result_cells AS k WHERE {kr_cell("k")});"""
 
 
-def _sqlite_add_item(sign: str, w: str) -> str:
-    """Add ``sign`` times the contribution of ``w`` (NEW or OLD) to its rollup cell."""
+def _sqlite_add_item(sign: str, w: str, *, linked: bool = True) -> str:
+    """Add ``sign`` times the contribution of ``w`` (NEW or OLD) to its rollup cell, and,
+    if it may have effective links (``linked``), to its key results' cells."""
     nil = NO_TEAM["sqlite"]
     month, state = MONTH["sqlite"].format(r=f"{w}."), STATE.format(r=f"{w}.")
     counted = COUNTED.format(r=f"{w}.")
@@ -188,7 +190,6 @@ def _sqlite_add_item(sign: str, w: str) -> str:
     cell = f"month = {month} AND state = {state} AND team_id = {team} AND category = {category}"
     points = f"{sign} * coalesce({w}.estimate, 0)"
     unestimated = f"CASE WHEN {w}.estimate IS NULL THEN {sign} ELSE 0 END"
-    links = f"effective_links AS l WHERE l.work_item_id = {w}.id"
     return f"""
         UPDATE rollup_cells SET leaves = leaves + {sign}, points = points + {points},
             unestimated = unestimated + {unestimated}
@@ -196,7 +197,11 @@ def _sqlite_add_item(sign: str, w: str) -> str:
         INSERT INTO rollup_cells (month, state, team_id, category, leaves, points, unestimated)
         SELECT {month}, {state}, {team}, {category}, {sign}, {points}, {unestimated}
         WHERE {counted} AND NOT EXISTS (SELECT 1 FROM rollup_cells WHERE {cell});
-        {_sqlite_add(sign, w, f"(SELECT * FROM {links}) AS l")}"""
+        {_sqlite_add(sign, w, _links(w)) if linked else ""}"""
+
+
+def _links(w: str) -> str:
+    return f"(SELECT * FROM effective_links WHERE work_item_id = {w}.id) AS l"
 
 
 def _sqlite() -> list[str]:
@@ -207,10 +212,16 @@ def _sqlite() -> list[str]:
         return _sqlite_add(sign, "w", f"work_items AS w JOIN {item} ON w.id = {row}.work_item_id")
 
     return [
+        # A new item has no effective links yet: they refer to it, so they come after.
         "CREATE TRIGGER work_items_insert_rollup_cells AFTER INSERT ON work_items BEGIN"
-        f" {_sqlite_add_item('1', 'NEW')} END",
+        f" {_sqlite_add_item('1', 'NEW', linked=False)} END",
         "CREATE TRIGGER work_items_update_rollup_cells AFTER UPDATE ON work_items"
-        f" WHEN {changed} BEGIN {_sqlite_add_item('-1', 'OLD')} {_sqlite_add_item('1', 'NEW')}"
+        f" WHEN {changed} BEGIN {_sqlite_add_item('-1', 'OLD', linked=False)}"
+        f" {_sqlite_add_item('1', 'NEW', linked=False)} END",
+        # Apart, so that the many updates of items with no effective links skip it whole.
+        "CREATE TRIGGER work_items_update_key_result_cells AFTER UPDATE ON work_items"
+        f" WHEN ({changed}) AND EXISTS (SELECT 1 FROM effective_links WHERE work_item_id = NEW.id)"
+        f" BEGIN {_sqlite_add('-1', 'OLD', _links('OLD'))} {_sqlite_add('1', 'NEW', _links('NEW'))}"
         " END",
         "CREATE TRIGGER work_items_delete_rollup_cells AFTER DELETE ON work_items BEGIN"
         f" {_sqlite_add_item('-1', 'OLD')} END",
@@ -287,6 +298,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS work_items_update_key_result_cells" + (
+        " ON work_items" if op.get_bind().dialect.name == "postgresql" else ""
+    ))  # fmt: skip
     for table in ("work_items", "effective_links"):
         for event in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_{event}_rollup_cells" + (

@@ -85,57 +85,43 @@ def _in_plan(table: Any, plan: Plan) -> Any:
     return sa.or_(*parts)
 
 
-@dataclass(frozen=True, slots=True)
-class CellRows:
-    # (category or None, team or None, leaves, effort, unestimated)
-    categories: list[tuple[str | None, uuid.UUID | None, int, float, int]]
-    # (key result, leaves, effort)
-    key_results: list[tuple[uuid.UUID, int, float]]
-
-
-async def read(
-    session: AsyncSession,
-    plan: Plan,
-    *,
-    points: bool,
-    team_ids: Collection[uuid.UUID] | None,
-    by_key_result: bool,
-) -> CellRows:
-    """The cells' sums for the parts of ``plan`` they answer: by category and team, and by
-    key result (one key per KR: the portfolio's row, or the rows of ``team_ids``)."""
-    cells = table_of(RollupCell)
-    in_scope = [_in_plan(cells, plan)]
+async def categories(
+    session: AsyncSession, plan: Plan, *, points: bool, team_ids: Collection[uuid.UUID] | None
+) -> list[tuple[str | None, uuid.UUID | None, int, float, int]]:
+    """The cells' sums by category and team for the parts of ``plan`` they answer:
+    (category or None for the default, team or None, leaves, effort, unestimated)."""
+    table = table_of(RollupCell)
+    in_scope = [_in_plan(table, plan)]
     if team_ids is not None:
-        in_scope.append(cells.c.team_id.in_(list(team_ids)))
-    effort = sa.func.sum(cells.c.points if points else cells.c.leaves)
-    unestimated = sa.func.sum(cells.c.unestimated) if points else sa.literal(0)
+        in_scope.append(table.c.team_id.in_(list(team_ids)))
+    effort = sa.func.sum(table.c.points if points else table.c.leaves)
+    unestimated = sa.func.sum(table.c.unestimated) if points else sa.literal(0)
     stmt = (
         sa.select(
-            cells.c.category, cells.c.team_id, sa.func.sum(cells.c.leaves), effort, unestimated
+            table.c.category, table.c.team_id, sa.func.sum(table.c.leaves), effort, unestimated
         )
         .where(*in_scope)
-        .group_by(cells.c.category, cells.c.team_id)
+        .group_by(table.c.category, table.c.team_id)
     )
-    categories = [
+    return [
         (category or None, None if team == NO_TEAM else team, int(n), float(e), int(u))
         for category, team, n, e, u in await fetch_rows(session, stmt)
         if n
     ]
-    key_results: list[tuple[uuid.UUID, int, float]] = []
-    if by_key_result:
-        krs = table_of(KeyResultCell)
-        teams = [NO_TEAM] if team_ids is None else list(team_ids)
-        kr_stmt = (
-            sa.select(
-                krs.c.key_result_id, sa.func.sum(krs.c.leaves),
-                sa.func.sum(krs.c.points if points else krs.c.effort),
-            )
-            .where(_in_plan(krs, plan), krs.c.team_id.in_(teams))
-            .group_by(krs.c.key_result_id)
-            .having(sa.func.sum(krs.c.leaves) != 0)
-        )  # fmt: skip
-        key_results = [(kr, int(n), float(e)) for kr, n, e in await fetch_rows(session, kr_stmt)]
-    return CellRows(categories, key_results)
+
+
+def key_result_rows(
+    plan: Plan, *, points: bool, team_ids: Collection[uuid.UUID] | None
+) -> sa.Select[Any]:
+    """The cells' (key_result_id, leaves, effort) rows for the parts of ``plan`` they answer:
+    the portfolio's rows, or those of ``team_ids``."""
+    table = table_of(KeyResultCell)
+    teams = [NO_TEAM] if team_ids is None else list(team_ids)
+    return sa.select(
+        table.c.key_result_id.label("key_result_id"),
+        table.c.leaves.label("leaves"),
+        (table.c.points if points else table.c.effort).label("effort"),
+    ).where(_in_plan(table, plan), table.c.team_id.in_(teams))
 
 
 async def compact(session: AsyncSession) -> int:

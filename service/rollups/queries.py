@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.db import fetch_rows
 from service.models import Link, WorkItem
 from service.models.base import UTCDateTime
 from service.rollups import cells
@@ -90,57 +91,61 @@ class CategoryRow(NamedTuple):
     unestimated: int
 
 
-class KeyResultRow(NamedTuple):
-    key_result_id: uuid.UUID
-    items: int
-    effort: float
-
-
-async def aggregate(
-    session: AsyncSession, scope: Scope, *, by_key_result: bool = True
-) -> tuple[list[CategoryRow], list[KeyResultRow]]:
-    """The scope's effort by category and team, and by key result. On count and points the
-    whole months of the window come from the monthly cells (service.rollups.cells) and only
-    the days around them from the leaves; on days, everything comes from the leaves."""
-    if scope.basis == "days":
-        return await _from_leaves(session, scope, (), None, by_key_result)
-    plan = cells.Plan.of(scope.window, scope.include_open)
-    categories: list[CategoryRow] = []
-    key_results: dict[uuid.UUID, KeyResultRow] = {}
-    if plan.reads_cells:
-        found = await cells.read(
-            session, plan, points=scope.basis == "points", team_ids=scope.team_ids,
-            by_key_result=by_key_result,
-        )  # fmt: skip
-        categories += [CategoryRow(*row) for row in found.categories]
-        key_results = {kr: KeyResultRow(kr, n, effort) for kr, n, effort in found.key_results}
-    if plan.edges or plan.open_edge:
-        more, more_krs = await _from_leaves(
-            session, scope, plan.edges, plan.open_edge, by_key_result
-        )
-        categories += more
-        for row in more_krs:
-            before = key_results.get(row.key_result_id)
-            key_results[row.key_result_id] = (
-                row if before is None
-                else KeyResultRow(row.key_result_id, before.items + row.items,
-                                  before.effort + row.effort)
-            )  # fmt: skip
-    return categories, list(key_results.values())
-
-
-async def _from_leaves(
-    session: AsyncSession,
-    scope: Scope,
-    done_in: Sequence[Window],
-    open_in: Window | None,
-    by_key_result: bool,
-) -> tuple[list[CategoryRow], list[KeyResultRow]]:
-    """One scan of the leaves in scope, grouped by category, team and, for strategic leaves,
-    the item whose links they inherit; each such group's effort is then split by that item's
-    link shares. Every leaf under one linked item shares its split, so this equals joining
-    every leaf to its effective links, at the cost of joining a few groups instead."""
+async def aggregate(session: AsyncSession, scope: Scope) -> list[CategoryRow]:
+    """The scope's effort by category and team. On count and points the whole months of the
+    window come from the monthly cells (service.rollups.cells) and only the days around them
+    from the leaves; on days, everything comes from the leaves."""
     dialect = session.get_bind().dialect.name
+    if scope.basis == "days":
+        return await _categories(session, _leaf_groups(scope, dialect, (), None))
+    plan = cells.Plan.of(scope.window, scope.include_open)
+    found = []
+    if plan.reads_cells:
+        rows = await cells.categories(
+            session, plan, points=scope.basis == "points", team_ids=scope.team_ids
+        )
+        found += [CategoryRow(*row) for row in rows]
+    if plan.edges or plan.open_edge:
+        groups = _leaf_groups(scope, dialect, plan.edges, plan.open_edge)
+        found += await _categories(session, groups)
+    return found
+
+
+def key_result_sums(scope: Scope, dialect: str) -> Any:
+    """A subquery of (key_result_id, leaves, effort): how much of the scope's effort each KR
+    got, from the cells and the leaves as for categories, for KRs with leaves in scope."""
+    parts: list[Any] = []
+    if scope.basis == "days":
+        parts.append(_split_by_key_result(_leaf_groups(scope, dialect, (), None)))
+    else:
+        plan = cells.Plan.of(scope.window, scope.include_open)
+        if plan.reads_cells:
+            points = scope.basis == "points"
+            parts.append(cells.key_result_rows(plan, points=points, team_ids=scope.team_ids))
+        if plan.edges or plan.open_edge:
+            groups = _leaf_groups(scope, dialect, plan.edges, plan.open_edge)
+            parts.append(_split_by_key_result(groups))
+    combined: Any = sa.union_all(*parts) if len(parts) > 1 else parts[0]
+    rows = combined.subquery("parts")
+    return (
+        sa.select(
+            rows.c.key_result_id,
+            sa.func.sum(rows.c.leaves).label("leaves"),
+            sa.func.sum(rows.c.effort).label("effort"),
+        )
+        .group_by(rows.c.key_result_id)
+        .having(sa.func.sum(rows.c.leaves) != 0)
+        .subquery("key_result_sums")
+    )
+
+
+def _leaf_groups(
+    scope: Scope, dialect: str, done_in: Sequence[Window], open_in: Window | None
+) -> Any:
+    """The leaves in scope grouped by category, team and, for strategic leaves, the item
+    whose links they inherit. Every leaf under one linked item shares that item's split, so
+    splitting a group by its source's links equals joining every leaf to its effective links,
+    at the cost of joining a few groups instead."""
     effort, conditions = measure(scope, dialect, done_in, open_in)
     unestimated = (
         sa.case((col(WorkItem.estimate).is_(None), 1), else_=0)
@@ -149,7 +154,7 @@ async def _from_leaves(
     )
     strategic = col(WorkItem.category) == "strategic"
     source = sa.case((strategic, col(WorkItem.decided_by_item_id)), else_=None)
-    groups = (
+    return (
         sa.select(
             col(WorkItem.category).label("category"),
             col(WorkItem.team_id).label("team_id"),
@@ -162,15 +167,23 @@ async def _from_leaves(
         .group_by(col(WorkItem.category), col(WorkItem.team_id), source)
         .cte("groups")
     )
-    by_category = sa.select(
-        sa.literal("c").label("part"),
+
+
+async def _categories(session: AsyncSession, groups: Any) -> list[CategoryRow]:
+    stmt = sa.select(
         groups.c.category,
         groups.c.team_id,
-        sa.type_coerce(sa.null(), sa.Uuid()).label("key_result_id"),
         sa.func.sum(groups.c.leaves),
         sa.func.sum(groups.c.effort),
         sa.func.sum(groups.c.unestimated),
     ).group_by(groups.c.category, groups.c.team_id)
+    return [
+        CategoryRow(category, team_id, int(items), float(total or 0.0), int(missing or 0))
+        for category, team_id, items, total, missing in await fetch_rows(session, stmt)
+    ]
+
+
+def _split_by_key_result(groups: Any) -> Any:
     # A source's effective shares are its own links' shares: links are few next to effective
     # links (one per leaf), so the groups join those.
     shares = sa.select(
@@ -178,29 +191,13 @@ async def _from_leaves(
         col(Link.key_result_id).label("key_result_id"),
         col(Link.share).label("share"),
     ).subquery("shares")
-    by_kr = (
+    return (
         sa.select(
-            sa.literal("k"),
-            sa.null(),
-            sa.null(),
-            shares.c.key_result_id,
-            sa.func.sum(groups.c.leaves),
-            sa.func.sum(groups.c.effort * shares.c.share),
-            sa.literal(0),
+            shares.c.key_result_id.label("key_result_id"),
+            sa.func.sum(groups.c.leaves).label("leaves"),
+            sa.func.sum(groups.c.effort * shares.c.share).label("effort"),
         )
         .select_from(groups)
         .join(shares, shares.c.source == groups.c.source)
         .group_by(shares.c.key_result_id)
     )
-    stmt = sa.union_all(by_category, by_kr) if by_key_result else by_category
-    await session.flush()
-    rows = (await (await session.connection()).execute(stmt)).all()
-    categories, key_results = [], []
-    for part, category, team_id, kr, items, total, missing in rows:
-        if part == "c":
-            categories.append(
-                CategoryRow(category, team_id, int(items), float(total or 0.0), int(missing or 0))
-            )
-        else:
-            key_results.append(KeyResultRow(kr, int(items), float(total or 0.0)))
-    return categories, key_results

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -19,7 +19,7 @@ from service.key_results.service import progress_value
 from service.models import CheckIn, KeyResult, KeyResultEffort, Objective, Period, Team
 from service.periods import service as periods
 from service.rollups import queries
-from service.rollups.queries import Basis, CategoryRow, KeyResultRow, Scope
+from service.rollups.queries import Basis, CategoryRow, Scope
 from service.rollups.schemas import (
     Categories,
     CategoryTotal,
@@ -124,13 +124,10 @@ def period_ref(period: Period) -> PeriodRef:
     return PeriodRef(id=period.id, name=period.name, start=period.start, end=period.end)
 
 
-# Past this many ids, reading every row and filtering here beats binding each id.
-MANY = 200
-
-
-def _key_result_facts(ids: Collection[uuid.UUID]) -> Any:
-    """Per KR: what a roll-up shows of it and what its progress needs (its objective, period
-    and team, its latest check-in's value and its linked effort), in one query."""
+def _key_results_in(sums: Any) -> Any:
+    """Per KR with effort in ``sums`` (queries.key_result_sums): its effort, and what a
+    roll-up shows of it and its progress needs (its objective, period and team, its latest
+    check-in's value and its linked effort), in one query."""
     latest = (
         sa.select(col(CheckIn.value))
         .where(col(CheckIn.key_result_id) == col(KeyResult.id))
@@ -138,50 +135,44 @@ def _key_result_facts(ids: Collection[uuid.UUID]) -> Any:
         .limit(1)
         .scalar_subquery()
     )
-    stmt = (
+    return (
         sa.select(
             col(KeyResult.id), col(KeyResult.title), col(KeyResult.objective_id),
             col(KeyResult.progress_mode), col(KeyResult.progress_basis),
             col(KeyResult.start_value), col(KeyResult.target_value),
             sa.func.coalesce(latest, col(KeyResult.current_value)), col(Objective.title),
-            col(Period.name), col(Team.key), col(KeyResultEffort.done_count),
-            col(KeyResultEffort.all_count), col(KeyResultEffort.done_points),
-            col(KeyResultEffort.all_points),
+            col(Period.name), col(Team.key), sums.c.leaves, sums.c.effort,
+            col(KeyResultEffort.done_count), col(KeyResultEffort.all_count),
+            col(KeyResultEffort.done_points), col(KeyResultEffort.all_points),
         )
+        .select_from(sums)
+        .join(KeyResult, col(KeyResult.id) == sums.c.key_result_id)
         .join(Objective, col(Objective.id) == KeyResult.objective_id)
         .join(Period, col(Period.id) == Objective.period_id)
         .outerjoin(Team, col(Team.id) == Objective.team_id)
         .outerjoin(KeyResultEffort, col(KeyResultEffort.key_result_id) == KeyResult.id)
     )  # fmt: skip
-    return stmt if len(ids) > MANY else stmt.where(col(KeyResult.id).in_(list(ids)))
 
 
-async def _objectives(
-    session: AsyncSession, rows: Sequence[KeyResultRow], total: float
-) -> list[dict[str, Any]]:
+async def _objectives(session: AsyncSession, scope: Scope, total: float) -> list[dict[str, Any]]:
     """The KRs that strategic effort went to, under their objectives, as plain data for the
     response to validate at once: a portfolio can name thousands of KRs."""
-    if not rows:
-        return []
-    by_kr = {row.key_result_id: row for row in rows}
+    dialect = session.get_bind().dialect.name
+    stmt = _key_results_in(queries.key_result_sums(scope, dialect))
     grouped: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     labels: dict[uuid.UUID, tuple[str, str, str | None]] = {}
-    for row_found in await fetch_rows(session, _key_result_facts(by_kr)):
-        found: tuple[Any, ...] = tuple(row_found)
-        kr_id, title, objective_id, mode, basis, start, target, current = found[:8]
-        row = by_kr.get(kr_id)
-        if row is None:
-            continue
-        efforts = found[11:]
-        linked = None if efforts[0] is None else LinkedEffort(*efforts)
+    for row in await fetch_rows(session, stmt):
+        kr_id, title, objective_id, mode, basis, start, target, current, *rest = row
+        objective, period_name, team_key, leaves, effort, *linked = rest
         progress = progress_value(
-            mode=mode, basis=basis, start=start, target=target, current=current, linked=linked
-        )
+            mode=mode, basis=basis, start=start, target=target, current=current,
+            linked=None if linked[0] is None else LinkedEffort(*linked),
+        )  # fmt: skip
         grouped[objective_id].append(
-            {"id": kr_id, "title": title, "effort": row.effort, "items": row.items,
+            {"id": kr_id, "title": title, "effort": float(effort), "items": int(leaves),
              "progress": progress}
         )  # fmt: skip
-        labels[objective_id] = (found[8], found[9], found[10])
+        labels[objective_id] = (objective, period_name, team_key)
     result = []
     for objective_id, key_results in grouped.items():
         key_results.sort(key=lambda k: (-k["effort"], k["title"]))
@@ -200,8 +191,8 @@ async def team_shares(
 ) -> dict[uuid.UUID, float]:
     """The strategic share of each team with a target, over its subtree, for a period; teams
     with no effort in it are left out (a share of nothing is no signal)."""
-    rows, _ = await queries.aggregate(
-        session, Scope(Window(period.start, period.end), basis, False, None), by_key_result=False
+    rows = await queries.aggregate(
+        session, Scope(Window(period.start, period.end), basis, False, None)
     )
     shares = {}
     for team in tree.teams.values():
@@ -235,7 +226,7 @@ async def rollup(
     found_period, found_team, tree = await resolve_scope(session, period, team)
     team_ids = tree.subtree(found_team.id) if found_team else None
     scope = Scope(Window(found_period.start, found_period.end), basis, include_open, team_ids)
-    rows, key_results = await queries.aggregate(session, scope)
+    rows = await queries.aggregate(session, scope)
     tally = Tally.of(rows, default.value)
     child_teams = tree.children.get(found_team.id if found_team else None, [])
     breakdown = []
@@ -251,7 +242,7 @@ async def rollup(
             "basis": basis,
             "include_open": include_open,
             **tally.summary(),
-            "objectives": await _objectives(session, key_results, tally.total),
+            "objectives": await _objectives(session, scope, tally.total),
             "teams": breakdown,
         }
     )
@@ -273,7 +264,7 @@ async def trend(
     points = []
     for window in split(Window(found_period.start, found_period.end), interval):
         scope = Scope(window, basis, include_open, team_ids)
-        rows, _ = await queries.aggregate(session, scope, by_key_result=False)
+        rows = await queries.aggregate(session, scope)
         tally = Tally.of(rows, default.value)
         points.append(TrendPoint(start=window.start, end=window.end, **tally.summary()))
     return Trend(

@@ -163,9 +163,17 @@ async def upsert_items(
 ) -> None:
     """Insert or update by (connection, external id): running it twice changes nothing.
     ``keep_last_seen`` leaves a stored item's last sighting by a sync as it was."""
-    if rows:
-        dialect = session.get_bind().dialect.name
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect != "postgresql":
         await session.exec(_upsert(dialect, keep_last_seen), params=list(rows))
+        return
+    # With RETURNING, SQLAlchemy sends the rows as multi-row statements ("insertmanyvalues")
+    # instead of asyncpg's executemany, a statement per row: the roll-up cells' statement
+    # triggers then run once per thousand rows, not once per row.
+    table = table_of(WorkItem)
+    await session.exec(_upsert(dialect, keep_last_seen).returning(table.c.id), params=list(rows))
 
 
 async def resolve_parents(
