@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic_core import to_json
 
 from service.auth.dependencies import READ
 from service.deps import SessionDep, SettingsDep
@@ -54,8 +55,11 @@ async def get_rollup(
         default=settings.default_category,
     )  # fmt: skip
     if _wants_csv(accept):
-        return Response(rollup_csv(result), media_type=f"{CSV}; charset=utf-8")
-    return Rollup.model_validate(result)
+        return Response(
+            rollup_csv(Rollup.model_validate(result)), media_type=f"{CSV}; charset=utf-8"
+        )
+    # Already in the schema's shape: serialised as it is, not validated into models again.
+    return Response(to_json(result), media_type="application/json")
 
 
 @router.get("/trend", response_model=Trend, responses=CSV_RESPONSE, **READ)

@@ -30,6 +30,7 @@ from service.models import (
     WorkItem,
 )  # fmt: skip
 from service.rollups import cells
+from service.rollups.schemas import Rollup
 from tests import factories
 from tests.sync.helpers import connect, sync
 from tests.tracker import FakeTracker
@@ -394,6 +395,7 @@ async def test_every_rollup_equals_the_reference(
             response = await admin.get("/v1/rollups", params=params)
             assert response.status_code == 200, response.text
             got, want = response.json(), reference.rollup(basis, team, s.include_open)
+            Rollup.model_validate(got)
             for name, category in got["categories"].items():
                 assert category["effort"] == pytest.approx(want["effort"][name], abs=1e-6), name
                 assert category["items"] == want["items"][name], name

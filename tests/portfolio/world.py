@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from service.rollups.schemas import Rollup
 from tests import factories
 from tests.sync.helpers import connect, sync
 from tests.tracker import FakeTracker
@@ -96,6 +97,9 @@ async def rollup(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
     response = await client.get("/v1/rollups", params={"period": "2026-Q4", **params})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    # The router serialises the service's data without validating it: hold it to the schema.
+    Rollup.model_validate(body, strict=False)
+    assert set(body) == set(Rollup.model_fields)
     return body
 
 
