@@ -41,6 +41,8 @@ from service.settings import Settings
 from service.worker.inprocess import InProcessQueue
 
 PERIOD = ("2026-Q4", date(2026, 10, 1), date(2027, 1, 1))
+# A period that cuts months: its edge days read the leaves, its whole months the cells.
+UNALIGNED = ("mid-Oct to mid-Jan", date(2026, 10, 15), date(2027, 1, 15))
 SPAN_START = datetime(2025, 1, 1, tzinfo=UTC)
 SPAN_DAYS = 730
 TEAMS = 300
@@ -189,11 +191,11 @@ async def load(url: str, data: Generator) -> None:
             "teams", records=[(t[0], t[1], t[2], t[3], data.now, data.now) for t in data.teams],
             columns=("id", "key", "name", "parent_id", "created_at", "updated_at"),
         )  # fmt: skip
-        name, start, end = PERIOD
-        await conn.execute(
-            "INSERT INTO periods (id, name, start, \"end\", created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, now(), now())", data.period_id, name, start, end,
-        )  # fmt: skip
+        for period_id, (name, start, end) in ((data.period_id, PERIOD), (new_id(), UNALIGNED)):
+            await conn.execute(
+                "INSERT INTO periods (id, name, start, \"end\", created_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, now(), now())", period_id, name, start, end,
+            )  # fmt: skip
         await conn.copy_records_to_table(
             "objectives", records=[(*o, "", data.now, data.now) for o in data.objectives],
             columns=("id", "title", "period_id", "team_id", "description", "created_at",
@@ -305,6 +307,7 @@ async def measure(url: str, data: Generator, repeats: int) -> dict[str, Any]:
             results["portfolio_points"] = await timed(
                 repeats, lambda: get({"period": PERIOD[0], "basis": "points"})
             )
+            results["unaligned"] = await timed(repeats, lambda: get({"period": UNALIGNED[0]}))
             body = (await client.get("/v1/rollups", params={"period": PERIOD[0]})).json()
             results["total"] = body["total"]
             results["shares"] = {k: round(v["share"], 3) for k, v in body["categories"].items()}
@@ -373,6 +376,7 @@ def main() -> None:
     print(f"portfolio total {r['total']:,.0f} leaves; shares {r['shares']}")
     for label, key in (("portfolio roll-up", "portfolio"), ("portfolio roll-up, points",
                        "portfolio_points"), ("one-team roll-up (division)", "team"),
+                       ("portfolio, period cutting months", "unaligned"),
                        ("bare SQL aggregate (floor)", "bare")):  # fmt: skip
         values = r[key]
         print(f"{label:32} p50 {statistics.median(values):7.1f} ms   p95 "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +10,7 @@ from typing import Any, TypeVar, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -131,6 +132,14 @@ async def fetch_rows(session: AsyncSession, stmt: sa.Select[*Ts]) -> Sequence[sa
     await session.flush()  # as session.exec would, so the select sees pending changes
     result = await (await session.connection()).execute(stmt)
     return result.all()
+
+
+def among(session: AsyncSession, column: Any, values: Collection[Any]) -> Any:
+    """``column IN values``. On PostgreSQL, ``= ANY`` of one array parameter: a statement
+    with thousands of ids then neither renders thousands of parameters nor plans them."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 def chunks(values: Iterable[T], size: int = 5000) -> Iterator[list[T]]:

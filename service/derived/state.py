@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import chunks, fetch_rows
+from service.db import among, chunks, fetch_rows
 from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.models.base import table_of
@@ -98,7 +98,7 @@ async def _subtrees(session: AsyncSession, roots: Collection[uuid.UUID]) -> dict
         found: list[Node] = []
         for batch in chunks(level):
             column = col(WorkItem.id) if first else col(WorkItem.parent_id)
-            found.extend(await _load(session, column.in_(batch)))
+            found.extend(await _load(session, among(session, column, batch)))
         first = False
         level = []
         for node in found:
@@ -113,7 +113,7 @@ async def _ancestors(session: AsyncSession, nodes: dict[uuid.UUID, Node]) -> dic
     wanted = {n.parent_id for n in nodes.values() if n.parent_id and n.parent_id not in nodes}
     while wanted:
         for batch in chunks(wanted):
-            for node in await _load(session, col(WorkItem.id).in_(batch)):
+            for node in await _load(session, among(session, col(WorkItem.id), batch)):
                 above[node.id] = node
         wanted = {
             n.parent_id
@@ -134,7 +134,8 @@ async def _by_item(
     item, key_result, number = columns
     found: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
     for batch in chunks(ids):
-        rows = await session.exec(select(item, key_result, number).where(item.in_(batch)))
+        stmt = select(item, key_result, number).where(among(session, item, batch))
+        rows = await session.exec(stmt)
         for item_id, key_result_id, value in rows.all():
             found[item_id].append((key_result_id, value))
     return {item_id: tuple(sorted(pairs)) for item_id, pairs in found.items()}
@@ -285,7 +286,8 @@ async def refresh(
         # Only items that had effective links have rows to delete: linking an epic for the
         # first time inserts its descendants' rows and deletes none.
         for batch in chunks(i for i in changed_shares if i in stored_shares):
-            await session.exec(sa.delete(effective).where(effective.c.work_item_id.in_(batch)))
+            gone = among(session, effective.c.work_item_id, batch)
+            await session.exec(sa.delete(effective).where(gone))
         await _insert_shares(session, changed_shares)
     # The parents of the roots may have gained or lost their last live child.
     parents = {nodes[r].parent_id for r in roots if r in nodes}

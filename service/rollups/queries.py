@@ -50,37 +50,35 @@ def _least(a: Any, b: Any, dialect: str) -> Any:
     return sa.func.least(a, b) if dialect == "postgresql" else sa.func.min(a, b)
 
 
-def _within(column: Any, window: Window) -> Any:
-    return sa.and_(column >= _at(window.start_at), column < _at(window.end_at))
+def _within(column: Any, window: Window) -> list[Any]:
+    return [column >= _at(window.start_at), column < _at(window.end_at)]
 
 
 def measure(
     scope: Scope, dialect: str, done_in: Sequence[Window], open_in: Window | None
-) -> tuple[Any, list[Any]]:
-    """The effort of one leaf, and the conditions a leaf meets to count (items 2 and 3): on
-    count and points, leaves done in ``done_in`` and, if given, leaves still open created in
-    ``open_in``; on days, the scope's whole window."""
+) -> list[tuple[Any, list[Any]]]:
+    """The effort of one leaf, and the conditions a leaf meets to count (items 2 and 3), for
+    each part of the leaves in scope: on count and points, the leaves done in each window of
+    ``done_in`` and, if given, the leaves still open created in ``open_in``; on days, the
+    scope's whole window. Parts are apart so that each reads one range of an index."""
     start, end = _at(scope.window.start_at), _at(scope.window.end_at)
-    conditions: list[Any] = [col(WorkItem.is_leaf), col(WorkItem.deleted_at).is_(None)]
+    base: list[Any] = [col(WorkItem.is_leaf), col(WorkItem.deleted_at).is_(None)]
     if scope.team_ids is not None:
-        conditions.append(col(WorkItem.team_id).in_(list(scope.team_ids)))
+        base.append(col(WorkItem.team_id).in_(list(scope.team_ids)))
     if scope.basis == "days":
         # Days of [started_at or created_at, resolved_at or window end) inside the window,
         # whatever the status: canceled work took time too.
         began = sa.func.coalesce(WorkItem.started_at, WorkItem.created_at)
         ended = sa.func.coalesce(WorkItem.resolved_at, end)
         effort = _days(_greatest(began, start, dialect), _least(ended, end, dialect), dialect)
-        conditions += [began < end, ended > start, began < ended]
-        return effort, conditions
+        return [(effort, [*base, began < end, ended > start, began < ended])]
+    each = sa.func.coalesce(WorkItem.estimate, 0.0) if scope.basis == "points" else sa.literal(1.0)
     done = col(WorkItem.status_category) == "done"
-    counts = [sa.and_(done, _within(col(WorkItem.resolved_at), window)) for window in done_in]
+    parts = [(each, [*base, done, *_within(col(WorkItem.resolved_at), w)]) for w in done_in]
     if open_in is not None:
         still_open = col(WorkItem.status_category).in_(OPEN)
-        counts.append(sa.and_(still_open, _within(col(WorkItem.created_at), open_in)))
-    conditions.append(sa.or_(*counts))
-    if scope.basis == "points":
-        return sa.func.coalesce(WorkItem.estimate, 0.0), conditions
-    return sa.literal(1.0), conditions
+        parts.append((each, [*base, still_open, *_within(col(WorkItem.created_at), open_in)]))
+    return parts
 
 
 class CategoryRow(NamedTuple):
@@ -146,7 +144,6 @@ def _leaf_groups(
     whose links they inherit. Every leaf under one linked item shares that item's split, so
     splitting a group by its source's links equals joining every leaf to its effective links,
     at the cost of joining a few groups instead."""
-    effort, conditions = measure(scope, dialect, done_in, open_in)
     unestimated = (
         sa.case((col(WorkItem.estimate).is_(None), 1), else_=0)
         if scope.basis == "points"
@@ -154,7 +151,7 @@ def _leaf_groups(
     )
     strategic = col(WorkItem.category) == "strategic"
     source = sa.case((strategic, col(WorkItem.decided_by_item_id)), else_=None)
-    return (
+    parts = [
         sa.select(
             col(WorkItem.category).label("category"),
             col(WorkItem.team_id).label("team_id"),
@@ -165,8 +162,10 @@ def _leaf_groups(
         )
         .where(*conditions)
         .group_by(col(WorkItem.category), col(WorkItem.team_id), source)
-        .cte("groups")
-    )
+        for effort, conditions in measure(scope, dialect, done_in, open_in)
+    ]
+    combined: Any = sa.union_all(*parts) if len(parts) > 1 else parts[0]
+    return combined.cte("groups")
 
 
 async def _categories(session: AsyncSession, groups: Any) -> list[CategoryRow]:
