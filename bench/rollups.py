@@ -367,7 +367,7 @@ def main() -> None:
         )
         data.release()
         merged, took = asyncio.run(compact(url))
-        print(f"compacted {merged:,} appended roll-up cell rows in {took:.1f} s")
+        print(f"first compaction of the roll-up cells: {took:.1f} s ({merged:,} rows merged)")
         r = asyncio.run(measure(url, data, args.repeats))
     finally:
         if not args.keep:
