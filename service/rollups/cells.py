@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import fetch_rows
@@ -25,6 +25,11 @@ from service.models.base import table_of
 from service.models.portfolio import NO_TEAM
 from service.rollups.windows import Window
 
+# Each cell table with its key columns and its figures, in the order the code reads them.
+TABLES: tuple[tuple[type[SQLModel], tuple[str, ...], tuple[str, str, str]], ...] = (
+    (RollupCell, ("month", "state", "team_id", "category"), ("leaves", "points", "unestimated")),
+    (KeyResultCell, ("month", "state", "team_id", "key_result_id"), ("leaves", "effort", "points")),
+)
 # Compactions take turns, so that two never delete the same keys' rows in opposite orders.
 COMPACT_LOCK = 0x6F6B725F63656C6C  # "okr_cell"
 
@@ -137,11 +142,8 @@ async def compact(session: AsyncSession) -> int:
     if not taken.scalar_one():
         return 0
     merged = 0
-    for table, key, sums in (
-        ("rollup_cells", "month, state, team_id, category", ("leaves", "points", "unestimated")),
-        ("key_result_cells", "month, state, team_id, key_result_id",
-         ("leaves", "effort", "points")),
-    ):  # fmt: skip
+    for model, key_columns, sums in TABLES:
+        table, key = table_of(model).name, ", ".join(key_columns)
         totals = ", ".join(f"sum({name})" for name in sums)
         # A key's rows all go in one statement, so a sum is never taken over half of them;
         # rows appended meanwhile by other transactions are not seen, and stay for next time.
@@ -247,12 +249,8 @@ async def _expected(session: AsyncSession) -> tuple[dict[Key, Figures], dict[Key
 
 async def _stored(session: AsyncSession) -> tuple[dict[Key, Figures], dict[Key, Figures]]:
     found = []
-    for table, key, sums in (
-        (table_of(RollupCell), ("month", "state", "team_id", "category"),
-         ("leaves", "points", "unestimated")),
-        (table_of(KeyResultCell), ("month", "state", "team_id", "key_result_id"),
-         ("leaves", "effort", "points")),
-    ):  # fmt: skip
+    for model, key, sums in TABLES:
+        table = table_of(model)
         columns = [table.c[name] for name in key]
         stmt = sa.select(*columns, *(sa.func.sum(table.c[name]) for name in sums))
         found.append(_normal(await fetch_rows(session, stmt.group_by(*columns))))
@@ -272,24 +270,10 @@ async def drift(session: AsyncSession) -> list[str]:
 
 async def rebuild(session: AsyncSession) -> None:
     """Replace every cell with what the leaves add up to (a repair, not a routine)."""
-    cells, kr_cells = await _expected(session)
-    await session.exec(sa.delete(table_of(RollupCell)))
-    await session.exec(sa.delete(table_of(KeyResultCell)))
-    if cells:
-        await session.exec(
-            sa.insert(table_of(RollupCell)),
-            params=[
-                dict(zip(("month", "state", "team_id", "category", "leaves", "points",
-                          "unestimated"), (*key, *figures), strict=True))
-                for key, figures in cells.items()
-            ],
-        )  # fmt: skip
-    if kr_cells:
-        await session.exec(
-            sa.insert(table_of(KeyResultCell)),
-            params=[
-                dict(zip(("month", "state", "team_id", "key_result_id", "leaves", "effort",
-                          "points"), (*key, *figures), strict=True))
-                for key, figures in kr_cells.items()
-            ],
-        )  # fmt: skip
+    for (model, key, sums), expected in zip(TABLES, await _expected(session), strict=True):
+        table = table_of(model)
+        await session.exec(sa.delete(table))
+        if expected:
+            names = (*key, *sums)
+            rows = [dict(zip(names, (*k, *f), strict=True)) for k, f in expected.items()]
+            await session.exec(sa.insert(table), params=rows)
