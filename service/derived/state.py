@@ -28,9 +28,9 @@ from service.db import among, chunks, fetch_rows
 from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.models.base import table_of
+from service.rollups import cells
 from service.rules.matching import SUBJECT_COLUMNS, Matcher, Subject, subject_of
 from service.webhooks import outbox
-from service.worker.enqueue import after_commit
 
 
 @dataclass(slots=True)
@@ -244,7 +244,7 @@ async def refresh(
     # Whatever changed here may unlink an epic or move a KR's progress: look, once committed;
     # and merge the roll-up cells' rows the triggers appended.
     outbox.request_scan(session)
-    after_commit(session, "compact_rollup_cells")
+    cells.request_compaction(session)
     await normalise_link_shares(session, roots)
     nodes = await _subtrees(session, set(roots))
     above = await _ancestors(session, nodes)

@@ -52,14 +52,27 @@ async def of_objectives(
     return list((await session.exec(stmt.order_by(col(KeyResult.id)))).all())
 
 
-def _newest_first(*columns: Any, among: Collection[uuid.UUID] | None) -> Any:
+# Which check-in of a key result is its latest.
+NEWEST_FIRST = (col(CheckIn.created_at).desc(), col(CheckIn.id).desc())
+
+
+def _newest_first(*columns: Any, among: Collection[uuid.UUID]) -> Any:
     """``columns`` of check-ins with each one's rank within its key result, newest first."""
-    where = [] if among is None else [col(CheckIn.key_result_id).in_(among)]
-    rank = sa.func.row_number().over(
-        partition_by=col(CheckIn.key_result_id),
-        order_by=(col(CheckIn.created_at).desc(), col(CheckIn.id).desc()),
+    rank = sa.func.row_number().over(partition_by=col(CheckIn.key_result_id), order_by=NEWEST_FIRST)
+    where = col(CheckIn.key_result_id).in_(among)
+    return sa.select(*columns, rank.label("rank")).where(where).subquery()
+
+
+def latest_value(key_result_id: Any) -> Any:
+    """The value of the latest check-in of the key result ``key_result_id`` names (a column
+    of an enclosing query), or NULL: for reading many KRs' values in their own query."""
+    return (
+        sa.select(col(CheckIn.value))
+        .where(col(CheckIn.key_result_id) == key_result_id)
+        .order_by(*NEWEST_FIRST)
+        .limit(1)
+        .scalar_subquery()
     )
-    return sa.select(*columns, rank.label("rank")).where(*where).subquery()
 
 
 async def latest_check_ins(
@@ -72,19 +85,6 @@ async def latest_check_ins(
     latest = sa.orm.aliased(CheckIn, ranked)
     result = await session.exec(select(latest).where(ranked.c.rank == 1))
     return {row.key_result_id: row for row in result}
-
-
-async def latest_values(
-    session: AsyncSession, key_result_ids: Collection[uuid.UUID] | None
-) -> dict[uuid.UUID, float]:
-    """The value of each key result's newest check-in (of every KR, for None), as plain values."""
-    if key_result_ids is not None and not key_result_ids:
-        return {}
-    ranked = _newest_first(col(CheckIn.key_result_id), col(CheckIn.value), among=key_result_ids)
-    rows = await session.exec(
-        select(ranked.c.key_result_id, ranked.c.value).where(ranked.c.rank == 1)
-    )
-    return dict(rows.all())
 
 
 async def list_check_ins(

@@ -23,7 +23,8 @@ from service.db import fetch_rows
 from service.models import EffectiveLink, KeyResultCell, RollupCell, WorkItem
 from service.models.base import table_of
 from service.models.portfolio import NO_TEAM
-from service.rollups.windows import Window
+from service.rollups.windows import Window, next_month
+from service.worker.enqueue import after_commit
 
 # Each cell table with its key columns and its figures, in the order the code reads them.
 TABLES: tuple[tuple[type[SQLModel], tuple[str, ...], tuple[str, str, str]], ...] = (
@@ -40,9 +41,7 @@ def month_start(day: date) -> date:
 
 def next_month_start(day: date) -> date:
     """The first day of a month on or after ``day``."""
-    if day.day == 1:
-        return day
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return day if day.day == 1 else next_month(day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +126,12 @@ def key_result_rows(
         table.c.leaves.label("leaves"),
         (table.c.points if points else table.c.effort).label("effort"),
     ).where(_in_plan(table, plan), table.c.team_id.in_(teams))
+
+
+def request_compaction(session: AsyncSession) -> None:
+    """Compact once this transaction commits; only PostgreSQL's triggers append rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        after_commit(session, "compact_rollup_cells")
 
 
 async def compact(session: AsyncSession) -> int:

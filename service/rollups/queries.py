@@ -1,5 +1,6 @@
-"""The aggregate queries behind roll-ups: one over the derived columns of live leaves, and
-one more over their effective links for the split across key results (DESIGN section 3)."""
+"""The aggregate queries behind roll-ups (DESIGN section 3): effort by category and team, and
+its split across key results, each summed from the monthly cells for whole months and from
+the derived columns of live leaves for the rest."""
 
 from __future__ import annotations
 

@@ -14,9 +14,9 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import fetch_rows
-from service.key_results.repository import LinkedEffort
+from service.key_results.repository import LinkedEffort, latest_value
 from service.key_results.service import progress_value
-from service.models import CheckIn, KeyResult, KeyResultEffort, Objective, Period, Team
+from service.models import KeyResult, KeyResultEffort, Objective, Period, Team
 from service.periods import service as periods
 from service.rollups import queries
 from service.rollups.queries import Basis, CategoryRow, Scope
@@ -127,13 +127,7 @@ def _key_results_in(sums: Any) -> Any:
     """Per KR with effort in ``sums`` (queries.key_result_sums): its effort, and what a
     roll-up shows of it and its progress needs (its objective, period and team, its latest
     check-in's value and its linked effort), in one query."""
-    latest = (
-        sa.select(col(CheckIn.value))
-        .where(col(CheckIn.key_result_id) == col(KeyResult.id))
-        .order_by(col(CheckIn.created_at).desc(), col(CheckIn.id).desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    latest = latest_value(col(KeyResult.id))
     return (
         sa.select(
             col(KeyResult.id), col(KeyResult.title), col(KeyResult.objective_id),
@@ -154,8 +148,8 @@ def _key_results_in(sums: Any) -> Any:
 
 
 async def _objectives(session: AsyncSession, scope: Scope, total: float) -> list[dict[str, Any]]:
-    """The KRs that strategic effort went to, under their objectives, as plain data for the
-    response to validate at once: a portfolio can name thousands of KRs."""
+    """The KRs that strategic effort went to, under their objectives, as plain data (see
+    ``rollup``): a portfolio can name thousands of KRs."""
     dialect = session.get_bind().dialect.name
     stmt = _key_results_in(queries.key_result_sums(scope, dialect))
     grouped: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)

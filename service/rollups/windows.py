@@ -28,10 +28,15 @@ class Window:
         return datetime.combine(self.end, time(), UTC)
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 def _next_boundary(day: date, interval: Interval) -> date:
     if interval is Interval.week:  # ISO weeks start on Monday
         return day + timedelta(days=7 - day.weekday())
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return next_month(day)
 
 
 def split(window: Window, interval: Interval) -> Iterator[Window]:
