@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic_core import to_json
 
 from service.auth.dependencies import READ
 from service.deps import SessionDep, SettingsDep
+from service.jsonbody import dumps
 from service.rollups import service
 from service.rollups.csv import rollup_csv, trend_csv
 from service.rollups.queries import Basis
@@ -59,7 +59,7 @@ async def get_rollup(
             rollup_csv(Rollup.model_validate(result)), media_type=f"{CSV}; charset=utf-8"
         )
     # Already in the schema's shape: serialised as it is, not validated into models again.
-    return Response(to_json(result), media_type="application/json")
+    return Response(dumps(result), media_type="application/json")
 
 
 @router.get("/trend", response_model=Trend, responses=CSV_RESPONSE, **READ)
