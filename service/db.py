@@ -142,6 +142,25 @@ def among(session: AsyncSession, column: Any, values: Collection[Any]) -> Any:
     return column.in_(list(values))
 
 
+@asynccontextmanager
+async def reused_plans(session: AsyncSession) -> AsyncIterator[None]:
+    """Within, PostgreSQL plans as it would by default (``plan_cache_mode=auto``).
+
+    The engine forces custom plans (see ``create_engine``), and that holds for the plans of
+    foreign-key checks too: a bulk write then plans every check of every row again, about
+    16 µs each, a third of the time of writing 10k effective links. Around the bulk writes
+    whose own plan is simple, checks reuse their plans. Restored on success only: a failed
+    statement aborts the transaction, and its rollback undoes ``SET LOCAL`` anyway.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    connection = await session.connection()
+    await connection.execute(sa.text("SET LOCAL plan_cache_mode = auto"))
+    yield
+    await connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def chunks(values: Iterable[T], size: int = 5000) -> Iterator[list[T]]:
     """``values`` in lists of ``size``: IN lists stay within every driver's parameter limit."""
     batch: list[T] = []

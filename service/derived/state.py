@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among, chunks, fetch_rows
+from service.db import among, chunks, fetch_rows, reused_plans
 from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.models.base import table_of
@@ -336,9 +336,10 @@ async def _update_states(session: AsyncSession, rows: list[dict[str, Any]]) -> N
         names = {"ids": "node_id", "leaves": "is_leaf", "categories": "category",
                  "by_items": "by_item", "by_rules": "by_rule"}  # fmt: skip
         connection = await session.connection()
-        await connection.execute(
-            _UNNEST_STATES, {param: [row[key] for row in rows] for param, key in names.items()}
-        )
+        async with reused_plans(session):
+            await connection.execute(
+                _UNNEST_STATES, {param: [row[key] for row in rows] for param, key in names.items()}
+            )
         return
     items = table_of(WorkItem)
     await session.exec(
@@ -363,9 +364,10 @@ async def _insert_shares(session: AsyncSession, shares: Mapping[uuid.UUID, Pairs
         # and a batched multi-row INSERT costs tens of microseconds a row.
         items, key_results, values = (list(column) for column in zip(*rows, strict=True))
         connection = await session.connection()
-        await connection.execute(
-            _UNNEST_SHARES, {"items": items, "key_results": key_results, "shares": values}
-        )
+        async with reused_plans(session):
+            await connection.execute(
+                _UNNEST_SHARES, {"items": items, "key_results": key_results, "shares": values}
+            )
         return
     params = [{"work_item_id": i, "key_result_id": k, "share": v} for i, k, v in rows]
     await session.exec(sa.insert(table_of(EffectiveLink)), params=params)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import chunks, fetch_rows
+from service.db import among, chunks, fetch_rows, reused_plans
 from service.models import Connection, SyncRun, Team, WorkItem
 from service.models.base import table_of
 from service.pagination import PageParams
@@ -134,7 +134,8 @@ async def existing_items(
         col(WorkItem.updated_at),
         col(WorkItem.deleted_at),
     ).where(
-        col(WorkItem.connection_id) == connection_id, col(WorkItem.external_id).in_(external_ids)
+        col(WorkItem.connection_id) == connection_id,
+        among(session, col(WorkItem.external_id), external_ids),
     )
     return {row[0]: Stored(*row[1:]) for row in await fetch_rows(session, stmt)}  # fmt: skip
 
@@ -173,7 +174,10 @@ async def upsert_items(
     # instead of asyncpg's executemany, a statement per row: the roll-up cells' statement
     # triggers then run once per thousand rows, not once per row.
     table = table_of(WorkItem)
-    await session.exec(_upsert(dialect, keep_last_seen).returning(table.c.id), params=list(rows))
+    async with reused_plans(session):
+        await session.exec(
+            _upsert(dialect, keep_last_seen).returning(table.c.id), params=list(rows)
+        )
 
 
 async def resolve_parents(
@@ -199,13 +203,13 @@ async def resolve_parents(
     stored_keys: dict[str, uuid.UUID] = {}
     if wanted_ids:
         stmt = sa.select(col(WorkItem.external_id), col(WorkItem.id)).where(
-            mine, col(WorkItem.external_id).in_(wanted_ids)
+            mine, among(session, col(WorkItem.external_id), wanted_ids)
         )
         stored_ids = dict(await fetch_rows(session, stmt))
     if wanted_keys:
         keyed = (
             sa.select(col(WorkItem.key), col(WorkItem.id))
-            .where(mine, col(WorkItem.key).in_(wanted_keys))
+            .where(mine, among(session, col(WorkItem.key), wanted_keys))
             .order_by(col(WorkItem.deleted_at).is_not(None).desc())
         )
         stored_keys = dict(await fetch_rows(session, keyed))
@@ -260,7 +264,7 @@ async def adopt_children(
     for chunk in chunks(list(by_id)):
         stmt = sa.select(
             col(WorkItem.id), col(WorkItem.parent_external_id), col(WorkItem.parent_id)
-        ).where(mine, col(WorkItem.parent_external_id).in_(chunk))
+        ).where(mine, among(session, col(WorkItem.parent_external_id), chunk))
         for row_id, ref, current in await fetch_rows(session, stmt):
             if row_id not in page and by_id[ref] != current:
                 changes.append({"row_id": row_id, "new_parent": by_id[ref]})
@@ -272,7 +276,7 @@ async def adopt_children(
             col(WorkItem.parent_key),
             col(WorkItem.parent_id),
             col(WorkItem.parent_external_id),
-        ).where(mine, col(WorkItem.parent_key).in_(chunk))
+        ).where(mine, among(session, col(WorkItem.parent_key), chunk))
         for row_id, ref, current, named_by_id in await fetch_rows(session, keyed):
             if row_id not in page and not named_by_id and by_key[ref] != current:
                 changes.append({"row_id": row_id, "new_parent": by_key[ref]})
@@ -296,7 +300,7 @@ async def mark_deleted(
             sa.update(WorkItem)
             .where(
                 col(WorkItem.connection_id) == connection_id,
-                col(WorkItem.external_id).in_(chunk),
+                among(session, col(WorkItem.external_id), chunk),
                 col(WorkItem.deleted_at).is_(None),
             )
             .values(deleted_at=now)
