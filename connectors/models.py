@@ -24,6 +24,8 @@ class StatusCategory(StrEnum):
 
 
 def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:  # connectors that parse their timestamps hand them over in UTC
+        return value
     if value.tzinfo is None:
         raise ValueError("provider timestamps must carry an offset")
     return value.astimezone(UTC)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import orjson
 import requests
 from jira import JIRA, JIRAError
 
@@ -87,6 +88,10 @@ class JiraClient:
                 delay = self._backoff(attempt)
                 if attempt == self.max_attempts:
                     raise Transient(f"Jira unreachable on {what}: {type(exc).__name__}") from exc
+            except orjson.JSONDecodeError as exc:  # a proxy's error page, a cut-off body
+                delay = self._backoff(attempt)
+                if attempt == self.max_attempts:
+                    raise Transient(f"Jira sent a body that is not JSON on {what}") from exc
             logger.info("jira.retry", extra={"what": what, "attempt": attempt, "delay": delay})
             self.sleep(min(delay, self.max_delay))
         raise AssertionError("unreachable")
@@ -94,13 +99,19 @@ class JiraClient:
     def _backoff(self, attempt: int) -> float:
         return float(random.uniform(0.5, 1.0) * min(self.max_delay, 2.0 ** (attempt - 1)))
 
+    # Bodies are decoded by orjson: a page of 1,000 issues is over a megabyte, and the
+    # standard decoder took three times as long on it.
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         url = self.base + path
-        return self.call(lambda: self.jira._session.get(url, params=params).json(), f"GET {path}")
+        return self.call(
+            lambda: orjson.loads(self.jira._session.get(url, params=params).content), f"GET {path}"
+        )
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         url = self.base + path
-        return self.call(lambda: self.jira._session.post(url, json=body).json(), f"POST {path}")
+        return self.call(
+            lambda: orjson.loads(self.jira._session.post(url, json=body).content), f"POST {path}"
+        )
 
     # Endpoints the library wraps.
     def server_info(self) -> dict[str, Any]:

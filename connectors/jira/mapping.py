@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -22,6 +22,16 @@ CANCELED_RESOLUTIONS = frozenset(
 )  # fmt: skip
 
 _DATETIME = TypeAdapter(datetime)
+
+
+def timestamp(value: Any) -> datetime:
+    """A Jira timestamp (``2024-05-01T09:30:00.000+0200``) in UTC. The standard parser reads
+    Jira's form a few times faster than pydantic; anything else goes to pydantic."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        parsed = _DATETIME.validate_python(value)
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,7 @@ def started_at(
     Jira does not promise an order for histories, so the earliest matching one wins.
     """
     moments = [
-        _DATETIME.validate_python(history["created"])
+        timestamp(history["created"])
         for history in histories
         if any(
             item.get("field") == "status" and str(item.get("to")) in in_progress
@@ -120,7 +130,7 @@ def started_at(
 
 
 def _when(value: Any) -> datetime | None:
-    return _DATETIME.validate_python(value) if value else None
+    return timestamp(value) if value else None
 
 
 def normalize(
@@ -156,8 +166,8 @@ def normalize(
         labels=tuple(fields.get("labels") or ()),
         containers=(project,),
         estimate=estimate(fields.get(ids.story_points)) if ids.story_points else None,
-        created_at=fields["created"],
-        updated_at=fields["updated"],
+        created_at=timestamp(fields["created"]),
+        updated_at=timestamp(fields["updated"]),
         started_at=started,
         resolved_at=resolved,
     )

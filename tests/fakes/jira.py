@@ -261,7 +261,8 @@ class JiraSite:
         return self._order
 
     def fail(self, call: int, fault: Any) -> None:
-        """Answer the ``call``-th request from now with ``fault``: (status, headers) or "reset"."""
+        """Answer the ``call``-th request from now with ``fault``: (status, headers), "reset",
+        or "garbled" (200 with a body that is not JSON)."""
         self.faults[self.total_calls + call] = fault
 
     # Queries ------------------------------------------------------------------------------
@@ -504,6 +505,10 @@ def build_app(site: JiraSite) -> Any:
         fault = take_fault(site, scope["path"])
         if fault == "reset":
             raise ConnectionResetError("injected reset")  # uvicorn drops the connection
+        if fault == "garbled":  # what a proxy in between may answer
+            page = "<html><body>502 Bad Gateway</body></html>"
+            await Response(page, media_type="text/html")(scope, receive, send)
+            return
         if fault is not None:
             status, headers = fault
             await JSONResponse(

@@ -162,9 +162,10 @@ class TestFaults:
         site.fail(6, (502, {}))
         site.fail(8, "reset")
         site.fail(9, (503, {}))
+        site.fail(11, "garbled")
         run = await sync(admin, faulty, "full")
         assert run["status"] == "succeeded", run["error"]
-        assert run["api_calls"] == minimum_calls(site, len(site.issues)) + 4
+        assert run["api_calls"] == minimum_calls(site, len(site.issues)) + 5
         assert await stored(database, faulty) == await stored(database, clean)
 
     async def test_bad_jql_fails_the_run_with_jiras_message(
