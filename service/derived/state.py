@@ -89,17 +89,40 @@ async def _load(session: AsyncSession, condition: Any) -> list[Node]:
     return [_node(row) for row in rows]
 
 
-async def _subtrees(session: AsyncSession, roots: Collection[uuid.UUID]) -> dict[uuid.UUID, Node]:
-    """The roots and every item below them."""
-    nodes: dict[uuid.UUID, Node] = {}
-    level: list[uuid.UUID] = list(roots)
-    first = True
+def node_of(
+    *,
+    item_id: uuid.UUID,
+    parent_id: uuid.UUID | None,
+    deleted: bool,
+    subject: Subject,
+    stored: tuple[bool, str | None, uuid.UUID | None, uuid.UUID | None],
+) -> Node:
+    """A node the caller holds already (a page it just wrote), so ``refresh`` need not
+    read it back."""
+    return Node(item_id, parent_id, deleted, subject, stored)
+
+
+async def _subtrees(
+    session: AsyncSession, roots: Collection[uuid.UUID], known: Mapping[uuid.UUID, Node]
+) -> dict[uuid.UUID, Node]:
+    """The roots and every item below them; ``known`` nodes are taken as given."""
+    nodes = {r: known[r] for r in roots if r in known}
+    level: list[uuid.UUID] = list(nodes)
+    for batch in chunks(r for r in roots if r not in known):
+        for node in await _load(session, among(session, col(WorkItem.id), batch)):
+            if node.id not in nodes:
+                nodes[node.id] = node
+                level.append(node.id)
+    # Known nodes' children that are known too need not be read again (a page's children
+    # are mostly in the page); a large set is not worth the parameter.
+    exclude = known.keys() if 0 < len(known) <= 5000 else ()
     while level:
         found: list[Node] = []
         for batch in chunks(level):
-            column = col(WorkItem.id) if first else col(WorkItem.parent_id)
-            found.extend(await _load(session, among(session, column, batch)))
-        first = False
+            condition = among(session, col(WorkItem.parent_id), batch)
+            if exclude:
+                condition = sa.and_(condition, ~among(session, col(WorkItem.id), exclude))
+            found.extend(await _load(session, condition))
         level = []
         for node in found:
             if node.id not in nodes:  # a cycle in provider data ends here
@@ -235,10 +258,12 @@ async def refresh(
     roots: Collection[uuid.UUID],
     *,
     leafness_of: Collection[uuid.UUID] = (),
+    known: Mapping[uuid.UUID, Node] | None = None,
 ) -> int:
     """Recompute the derived state of ``roots`` and everything below them, and whether their
-    parents and the items in ``leafness_of`` (former parents) are still leaves. Returns how
-    many items below the roots changed."""
+    parents and the items in ``leafness_of`` (former parents) are still leaves. ``known``
+    holds nodes as stored now, which are not read again. Returns how many items below the
+    roots changed."""
     if not roots and not leafness_of:
         return 0
     # Whatever changed here may unlink an epic or move a KR's progress: look, once committed;
@@ -246,7 +271,7 @@ async def refresh(
     outbox.request_scan(session)
     cells.request_compaction(session)
     await normalise_link_shares(session, roots)
-    nodes = await _subtrees(session, set(roots))
+    nodes = await _subtrees(session, set(roots), known or {})
     above = await _ancestors(session, nodes)
     everything = {**above, **nodes}
     links = await _own_links(session, everything)

@@ -7,7 +7,7 @@ rules they match and the derived state below them change together.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from connectors import WorkItem as Item
 from service.derived import state as derived
 from service.models.base import new_id
 from service.rules.apply import apply_link_rules
+from service.rules.matching import Subject
 from service.sync import repository
 
 
@@ -47,6 +48,33 @@ def item_rows(
     return list(rows.values())
 
 
+_NEW = (True, None, None, None)  # a new row's derived state: a leaf, nothing decided yet
+
+
+def _nodes(
+    rows: Iterable[dict[str, Any]], existing: Mapping[str, repository.Stored]
+) -> dict[uuid.UUID, derived.Node]:
+    """The written rows as derived state's nodes, as they are now stored."""
+    nodes = {}
+    for row in rows:
+        prior = existing.get(row["external_id"])
+        subject = Subject.of(
+            labels=row["labels"],
+            type_name=row["type_name"],
+            kind=row["kind"],
+            team_key=row["team_key"],
+            containers=row["containers"],
+        )
+        nodes[row["id"]] = derived.node_of(
+            item_id=row["id"],
+            parent_id=row["parent_id"],
+            deleted=row["deleted_at"] is not None,
+            subject=subject,
+            stored=prior.derived if prior is not None else _NEW,
+        )
+    return nodes
+
+
 async def store_items(
     session: AsyncSession,
     connection_id: uuid.UUID,
@@ -61,6 +89,7 @@ async def store_items(
     not take it for gone."""
     if not items:
         return {"fetched": 0, "created": 0, "updated": 0}
+    await repository.take_turns(session, connection_id)
     teams = await repository.team_ids(
         session, {i.team_key for i in items if i.team_key is not None}
     )
@@ -81,8 +110,12 @@ async def store_items(
     await repository.adopt_children(session, connection_id, rows)
     touched = [row["id"] for row in rows]
     await apply_link_rules(session, touched)
+    # The rows just written are not read back: derived state starts from them as stored.
     await derived.refresh(
-        session, touched, leafness_of=[p.parent_id for p in existing.values() if p.parent_id]
+        session,
+        touched,
+        leafness_of=[p.parent_id for p in existing.values() if p.parent_id],
+        known=_nodes(rows, existing),
     )
     return {"fetched": len(rows), "created": created, "updated": updated}
 
