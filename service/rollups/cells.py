@@ -33,6 +33,7 @@ TABLES: tuple[tuple[type[SQLModel], tuple[str, ...], tuple[str, str, str]], ...]
 )
 # Compactions take turns, so that two never delete the same keys' rows in opposite orders.
 COMPACT_LOCK = 0x6F6B725F63656C6C  # "okr_cell"
+COMPACT_JOB = "compact_rollup_cells"
 
 
 def month_start(day: date) -> date:
@@ -131,7 +132,7 @@ def key_result_rows(
 def request_compaction(session: AsyncSession) -> None:
     """Compact once this transaction commits; only PostgreSQL's triggers append rows."""
     if session.get_bind().dialect.name == "postgresql":
-        after_commit(session, "compact_rollup_cells")
+        after_commit(session, COMPACT_JOB)
 
 
 async def compact(session: AsyncSession) -> int:

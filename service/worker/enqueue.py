@@ -32,5 +32,11 @@ async def send_pending(session: AsyncSession, queue: JobQueue) -> None:
         await queue.enqueue(job, *args)
 
 
+def withdraw(session: AsyncSession, *jobs: str) -> None:
+    """Take back the requests for ``jobs`` (whatever their arguments) parked on this session."""
+    pending = session.info.get(_PENDING, [])
+    pending[:] = [(job, args) for job, args in pending if job not in jobs]
+
+
 def discard_pending(session: AsyncSession) -> None:
     session.info.pop(_PENDING, None)

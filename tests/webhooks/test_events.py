@@ -15,8 +15,8 @@ from service.db import Database
 from service.models import CheckIn, EpicWatch, KeyResultWatch, WebhookMessage
 from service.models.base import table_of
 from tests.fakes.receiver import Receiver
-from tests.portfolio.world import World, build, link
-from tests.tracker import FakeTracker
+from tests.portfolio.world import TEAM_MAP, World, build, link
+from tests.tracker import BASE_URL, FakeTracker
 from tests.webhooks.helpers import endpoint, events, scan, verified
 
 Served = tuple[Receiver, str]
@@ -184,6 +184,31 @@ async def test_linked_progress_moves_with_synced_work(
     await world.resync(admin)
     last = events(fake.received)[-1]["data"]
     assert (last["previous_progress"], last["key_result"]["progress"]) == (0.75, 1.0)
+
+
+async def test_a_sync_of_many_pages_announces_progress_once_from_before_to_after(
+    admin: httpx.AsyncClient, receiver: Served, tracker: FakeTracker
+) -> None:
+    fake, url = receiver
+    await endpoint(admin, url, event_types=["key_result.progress_changed"])
+    world = await build(admin, tracker)
+    kr = world.krs["conversion"]
+    await admin.patch(f"/v1/key-results/{kr['id']}", json={"progress_mode": "linked"})
+    await link(admin, kr, "PAY-E1")  # 3 of PAY-E1's 4 leaves done: 0.75
+    fake.received.clear()
+    # One item a page: after s5's page the KR stands at 1.0, after s6's at 0.8.
+    config = {"base_url": BASE_URL, "team_map": TEAM_MAP, "page_size": 1}
+    changed = await admin.patch(f"/v1/connections/{world.connection_id}", json={"config": config})
+    assert changed.status_code == 200, changed.text
+    tracker.touch("s5", state="done", finished=datetime.now(UTC).isoformat())
+    tracker.add("s6", key="PAY-s6", parent="E1", state="open", points=1)
+    await world.resync(admin)
+    moves = [
+        (e["data"]["previous_progress"], e["data"]["key_result"]["progress"])
+        for e in events(fake.received)
+    ]
+    # What the PMO asked about is the sync's outcome, not each page on the way there.
+    assert moves == [(0.75, pytest.approx(0.8))]
 
 
 async def test_a_team_dropping_below_its_target_is_announced_once_per_drop(
