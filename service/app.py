@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -106,14 +105,9 @@ def create_app(
                     asyncio.create_task(every(jobs, "scan_stale_key_results", DAILY)),
                     asyncio.create_task(every(jobs, "prune_history", DAILY)),
                 ]
-            # What start-up built lives as long as the server. Frozen, it is left out of the
-            # collector's full passes, which walked it every few large responses and held a
-            # roll-up up by about 100 ms (bench/rollups: p95 40 ms frozen, 140 ms not).
-            gc.freeze()
             try:
                 yield
             finally:
-                gc.unfreeze()
                 for task in periodic:
                     task.cancel()
                 await jobs.drain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -75,7 +76,15 @@ async def open_services(
                 outbound=outbound,
             )
             queue.bind(services)
-            yield services
+            # What start-up built lives as long as the process. Frozen, it is left out of
+            # the collector's full passes, which walk every live object: they held a roll-up
+            # up by about 100 ms (bench/rollups: p95 40 ms frozen, 140 ms not) and took a
+            # quarter of a 10k-issue sync (bench/sync_jira). Server, worker and CLI alike.
+            gc.freeze()
+            try:
+                yield services
+            finally:
+                gc.unfreeze()
     finally:
         if database is None:
             await db.dispose()

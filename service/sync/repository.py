@@ -186,9 +186,8 @@ def _upsert(dialect: str, keep_last_seen: bool) -> str:
     database's own work.
     """
     names = list(_COLUMNS)
-    conflict = (
-        " ON CONFLICT (connection_id, external_id) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in _updated(keep_last_seen))
+    conflict = " ON CONFLICT (connection_id, external_id) DO UPDATE SET " + ", ".join(
+        f"{c} = excluded.{c}" for c in _updated(keep_last_seen)
     )
     if dialect != "postgresql":
         marks = ", ".join("?" for _ in names)
