@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import chunks, fetch_rows
+from service.db import among, chunks, fetch_rows
 from service.models import Link, LinkRule, WorkItem
 from service.models.base import new_id, table_of, utcnow
 from service.rules.matching import SUBJECT_COLUMNS, Matcher, prefilter, subject_of
@@ -61,7 +61,7 @@ async def apply_link_rules(
         stmt = sa.select(
             col(Link.id), col(Link.work_item_id), col(Link.key_result_id), col(Link.origin),
             col(Link.link_rule_id), col(Link.weight),
-        ).where(col(Link.work_item_id).in_(batch))  # fmt: skip
+        ).where(among(session, col(Link.work_item_id), batch))  # fmt: skip
         existing: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, str, Any, float]] = {
             (item, kr): (link_id, origin, rule_id, weight)
             for link_id, item, kr, origin, rule_id, weight in await fetch_rows(session, stmt)
@@ -69,7 +69,7 @@ async def apply_link_rules(
         wanted: dict[tuple[uuid.UUID, uuid.UUID], _Rule] = {}
         if rules:
             subjects = sa.select(col(WorkItem.id), *SUBJECT_COLUMNS).where(
-                col(WorkItem.id).in_(batch)
+                among(session, col(WorkItem.id), batch)
             )
             for row in await fetch_rows(session, subjects):
                 subject = subject_of(row[1:])

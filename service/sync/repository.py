@@ -171,6 +171,8 @@ _COLUMNS = {
     "containers": "json", "estimate": "float8", "created_at": "timestamptz",
     "updated_at": "timestamptz", "started_at": "timestamptz", "resolved_at": "timestamptz",
     "deleted_at": "timestamptz", "last_seen_run_id": "uuid", "synced_at": "timestamptz",
+    # Written for new rows only (not in the update list): leafness is derived state.
+    "is_leaf": "bool",
 }  # fmt: skip
 _JSON_COLUMNS = frozenset(n for n, t in _COLUMNS.items() if t == "json")
 
