@@ -407,7 +407,9 @@ async def refresh_leafness(session: AsyncSession, ids: Collection[uuid.UUID]) ->
     )
     for batch in chunks(ids):
         await session.exec(
-            sa.update(items).where(items.c.id.in_(batch)).values(is_leaf=~has_live_child)
+            sa.update(items)
+            .where(among(session, items.c.id, batch))
+            .values(is_leaf=~has_live_child)
         )
 
 
@@ -423,6 +425,6 @@ async def normalise_link_shares(session: AsyncSession, ids: Collection[uuid.UUID
     for batch in chunks(ids):
         await session.exec(
             sa.update(links)
-            .where(links.c.work_item_id.in_(batch))
+            .where(among(session, links.c.work_item_id, batch))
             .values(share=links.c.weight / total)
         )
