@@ -167,9 +167,11 @@ async def test_progress_changes_are_announced_with_the_previous_value(
     assert len(events(fake.received)) == 2
 
 
-async def test_linked_progress_moves_with_synced_work(
+async def linked_to_epic(
     admin: httpx.AsyncClient, receiver: Served, tracker: FakeTracker
-) -> None:
+) -> tuple[Receiver, World]:
+    """The portfolio with its conversion KR's progress linked to PAY-E1's work, and a
+    subscriber to progress changes."""
     fake, url = receiver
     await endpoint(admin, url, event_types=["key_result.progress_changed"])
     world = await build(admin, tracker)
@@ -180,6 +182,13 @@ async def test_linked_progress_moves_with_synced_work(
     await link(admin, world.krs["conversion"], "PAY-E1")
     # PAY-E1's live, non-canceled leaves: s1, s2, s3 done, s5 open: 3 of 4.
     assert events(fake.received)[-1]["data"]["key_result"]["progress"] == pytest.approx(0.75)
+    return fake, world
+
+
+async def test_linked_progress_moves_with_synced_work(
+    admin: httpx.AsyncClient, receiver: Served, tracker: FakeTracker
+) -> None:
+    fake, world = await linked_to_epic(admin, receiver, tracker)
     tracker.touch("s5", state="done", finished=datetime.now(UTC).isoformat())
     await world.resync(admin)
     last = events(fake.received)[-1]["data"]
@@ -189,12 +198,7 @@ async def test_linked_progress_moves_with_synced_work(
 async def test_a_sync_of_many_pages_announces_progress_once_from_before_to_after(
     admin: httpx.AsyncClient, receiver: Served, tracker: FakeTracker
 ) -> None:
-    fake, url = receiver
-    await endpoint(admin, url, event_types=["key_result.progress_changed"])
-    world = await build(admin, tracker)
-    kr = world.krs["conversion"]
-    await admin.patch(f"/v1/key-results/{kr['id']}", json={"progress_mode": "linked"})
-    await link(admin, kr, "PAY-E1")  # 3 of PAY-E1's 4 leaves done: 0.75
+    fake, world = await linked_to_epic(admin, receiver, tracker)
     fake.received.clear()
     # One item a page: after s5's page the KR stands at 1.0, after s6's at 0.8.
     config = {"base_url": BASE_URL, "team_map": TEAM_MAP, "page_size": 1}
