@@ -270,11 +270,12 @@ async def refresh(
     # and merge the roll-up cells' rows the triggers appended.
     outbox.request_scan(session)
     cells.request_compaction(session)
-    await normalise_link_shares(session, roots)
     nodes = await _subtrees(session, set(roots), known or {})
     above = await _ancestors(session, nodes)
     everything = {**above, **nodes}
     links = await _own_links(session, everything)
+    # Only items with links have shares to normalise (a sync page mostly has none).
+    await normalise_link_shares(session, [r for r in roots if r in links])
     rules = await classification_rules(session)
     contexts = _contexts(everything, links, rules)
 
