@@ -194,7 +194,11 @@ async def process(services: Services) -> int:
             for delivery in batch:
                 by_connection[delivery.connection_id].append(delivery)
             now = datetime.now(UTC)
-            for connection_id, deliveries in by_connection.items():
+            # Connections in one order for every worker: each takes its writers' lock
+            # (sync.repository.take_turns), and two batches taking them in other orders
+            # could deadlock. Deliveries keep their received order within a connection.
+            for connection_id in sorted(by_connection):
+                deliveries = by_connection[connection_id]
                 actions = await _apply(session, services, connection_id, deliveries, now)
                 logger.info(
                     "webhook.processed",

@@ -3,12 +3,14 @@ signs them, sent to the app; items stored, deleted or re-synced by the job."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,18 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from service.connections import service as connections
+from service.connections.schemas import ConnectionCreate
 from service.db import Database
+from service.hooks import service as hooks
+from service.migrate import upgrade
 from service.models import InboundWebhook, SyncRun, WorkItem
+from service.services import Services, open_services
+from service.settings import Settings
+from service.sync import store
+from service.worker.inprocess import InProcessQueue
 from tests import factories
+from tests.conftest import fresh_postgres_database
 from tests.fakes.linear import API_KEY, LinearSite, populate, serve
 from tests.upstream import UPSTREAM
 
@@ -235,3 +246,74 @@ class TestJira:
         async with database.sessionmaker() as session:
             count = await session.exec(select(sa.func.count()).select_from(SyncRun))
             assert count.one() == 0  # a deletion needs no sync
+
+
+@pytest.mark.postgres
+async def test_workers_applying_batches_of_several_connections_do_not_deadlock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each connection's items are written under that connection's lock; two workers whose
+    batches name two connections in opposite orders must not wait on each other for ever
+    (PostgreSQL would break the cycle by failing one of them)."""
+    url, drop = await fresh_postgres_database()
+    database = Database.from_url(url)
+    try:
+        await upgrade(database.engine)
+        settings = Settings(data_dir=tmp_path, database_url=url)
+        async with open_services(settings, queue=InProcessQueue(), database=database) as services:
+            first, second = [
+                await github_connection(services, name) for name in ("hooks-a", "hooks-b")
+            ]
+            body = (GITHUB / "issues.opened.json").read_bytes()
+            headers = {"x-github-event": "issues", "content-type": "application/json"}
+            async with database.transaction() as session:
+                # Received in this order: a worker taking two gets (first, second), the
+                # next worker (second, first).
+                for n, connection_id in enumerate((first, second, second, first)):
+                    session.add(
+                        InboundWebhook(
+                            connection_id=connection_id, delivery_id=f"d{n}", body=body,
+                            headers=headers | {"x-github-delivery": f"d{n}"},
+                            received_at=datetime(2026, 12, 1, 9, n, tzinfo=UTC),
+                        )
+                    )  # fmt: skip
+            monkeypatch.setattr(hooks, "BATCH", 2)
+            stored_once = asyncio.Event()
+            real_store = store.store_items
+
+            async def slow_store(*args: Any, **kwargs: Any) -> dict[str, int]:
+                counts = await real_store(*args, **kwargs)
+                stored_once.set()
+                await asyncio.sleep(0.3)  # hold this connection's lock a while
+                return counts
+
+            monkeypatch.setattr(store, "store_items", slow_store)
+
+            async def late() -> int:
+                await stored_once.wait()  # the first worker holds its batch and a lock
+                return await hooks.process(services)
+
+            done = await asyncio.wait_for(
+                asyncio.gather(hooks.process(services), late()), timeout=20
+            )
+            assert sum(done) == 4  # every delivery applied once, by one worker or the other
+            async with database.sessionmaker() as session:
+                statuses = (await session.exec(select(InboundWebhook.status))).all()
+                assert sorted(statuses) == ["processed"] * 4
+                live = (await session.exec(select(WorkItem.connection_id))).all()
+                assert sorted(live) == sorted([first, second])
+    finally:
+        await database.dispose()
+        await drop()
+
+
+async def github_connection(services: Services, name: str) -> uuid.UUID:
+    async with services.db.transaction() as session:
+        data = ConnectionCreate(
+            provider="github", name=name, config={"repos": ["Codertocat/Hello-World"]},
+            credentials={"token": "t"}, webhook_secret=SECRET,
+        )  # fmt: skip
+        made = await connections.create(
+            session=session, registry=services.registry, vault=services.vault, data=data
+        )
+        return made.id
