@@ -81,8 +81,10 @@ async def _announce(session: Any, kind: EventType, run: SyncRun, connection: Con
 
 
 def _after_pages(session: Any) -> None:
-    """However a run stops, what its committed pages changed is scanned for events and the
-    roll-up cells it appended to are compacted."""
+    """When a run ends, succeeded or failed, what its committed pages changed is scanned for
+    events and the roll-up cells they appended to are compacted. A run handed back or
+    deferred for a retry goes on later and ends there; the minute's scan and the compaction
+    every 20 s cover the time between."""
     outbox.request_scan(session)
     cells.request_compaction(session)
 
@@ -147,7 +149,6 @@ class SyncEngine:
         async with self.services.unit_of_work() as session:
             calls = self._unreported_calls(connector)
             await repository.release(session, run.id, worker=self.worker, api_calls=calls)
-            _after_pages(session)
         logger.info("sync.handed_back", extra={"run_id": str(run.id)})
 
     async def _pages(
@@ -289,7 +290,6 @@ class SyncEngine:
         async with self.services.unit_of_work() as session:
             calls = self._unreported_calls(connector)
             await repository.release(session, run.id, worker=self.worker, api_calls=calls)
-            _after_pages(session)
         logger.info(
             "sync.retry_scheduled",
             extra={"run_id": str(run.id), "defer": defer, "error": f"{type(exc).__name__}: {exc}"},
