@@ -69,8 +69,8 @@ def json_text(value: Any) -> str:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for a sqlite or postgresql URL, configured for okr-sync."""
     full = async_url(url)
-    # JSON columns (labels, containers, configs) through orjson: a sync page decodes two
-    # lists a row when derived state re-reads it, and the standard module took 5 µs each.
+    # JSON columns (labels, containers, configs) through orjson: derived state and rules
+    # read two lists a row, and the standard module took about 5 µs each.
     kwargs.setdefault("json_serializer", json_text)
     kwargs.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(full)

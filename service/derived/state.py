@@ -89,19 +89,6 @@ async def _load(session: AsyncSession, condition: Any) -> list[Node]:
     return [_node(row) for row in rows]
 
 
-def node_of(
-    *,
-    item_id: uuid.UUID,
-    parent_id: uuid.UUID | None,
-    deleted: bool,
-    subject: Subject,
-    stored: tuple[bool, str | None, uuid.UUID | None, uuid.UUID | None],
-) -> Node:
-    """A node the caller holds already (a page it just wrote), so ``refresh`` need not
-    read it back."""
-    return Node(item_id, parent_id, deleted, subject, stored)
-
-
 async def _subtrees(
     session: AsyncSession, roots: Collection[uuid.UUID], known: Mapping[uuid.UUID, Node]
 ) -> dict[uuid.UUID, Node]:

@@ -62,8 +62,8 @@ def _nodes(
             team_key=row["team_key"],
             containers=row["containers"],
         )
-        nodes[row["id"]] = derived.node_of(
-            item_id=row["id"],
+        nodes[row["id"]] = derived.Node(
+            id=row["id"],
             parent_id=row["parent_id"],
             deleted=row["deleted_at"] is not None,
             subject=subject,
