@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,17 +76,20 @@ def kind(issuetype: Mapping[str, Any]) -> Kind:
 
 
 def estimate(value: Any) -> float | None:
-    """Story points arrive as a number, a numeric string, or nothing."""
+    """Story points arrive as a number, a numeric string, or nothing. "NaN" and "inf"
+    parse as floats but are no estimate: they would poison every sum they join."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        points = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value.strip())
+            points = float(value.strip())
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return points if math.isfinite(points) else None
 
 
 def _reference(value: Any) -> tuple[str | None, str | None]:

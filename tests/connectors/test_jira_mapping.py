@@ -146,7 +146,8 @@ class TestKindAndEstimate:
 
     @pytest.mark.parametrize(
         ("value", "expected"), [(3, 3.0), (2.5, 2.5), ("8", 8.0), (" 5 ", 5.0), ("", None),
-                                ("n/a", None), (None, None), (True, None), ({"v": 1}, None)]
+                                ("n/a", None), (None, None), (True, None), ({"v": 1}, None),
+                                ("NaN", None), ("inf", None), (float("nan"), None)]
     )  # fmt: skip
     def test_estimate(self, value: Any, expected: float | None) -> None:
         assert estimate(value) == expected
