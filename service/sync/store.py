@@ -28,12 +28,13 @@ def item_rows(
     teams: dict[str, uuid.UUID],
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """Database rows for items; the last copy wins when an item repeats."""
+    """Database rows for items, with no id yet; the last copy wins when an item repeats."""
     rows: dict[str, dict[str, Any]] = {}
     for item in items:
-        values = item.model_dump(mode="python")
+        # The fields as they are: a frozen model's __dict__ is its values, and model_dump
+        # took a fifth of the time of storing a page.
+        values = dict(item.__dict__)
         values.update(
-            id=new_id(),  # time-ordered: new rows append to the primary key's index
             connection_id=connection_id,
             team_id=teams.get(item.team_key) if item.team_key else None,
             kind=item.kind.value,
@@ -98,6 +99,7 @@ async def store_items(
     for row in rows:
         prior = existing.get(row["external_id"])
         if prior is None:
+            row["id"] = new_id()  # time-ordered: new rows append to the primary key's index
             created += 1
         else:
             row["id"] = prior.id  # the upsert keeps the stored id
