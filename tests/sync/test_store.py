@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy.dialects import sqlite
 from sqlmodel import col, select
 
 from connectors import WorkItem as Item
 from service.db import Database
 from service.migrate import upgrade
 from service.models import ClassificationRule, Connection, WorkItem
-from service.sync import store
+from service.models.base import UTCDateTime
+from service.sync import repository, store
 from tests.conftest import fresh_postgres_database
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -101,3 +103,22 @@ async def test_two_writers_of_one_connection_take_turns() -> None:
     finally:
         await database.dispose()
         await drop()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2025, 1, 1, 8, 0, 7, tzinfo=UTC),  # no microseconds: still written with them
+        datetime(2024, 5, 1, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2023, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-8))),
+        datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=UTC),  # a year below 1000 keeps four digits
+    ],
+)
+def test_sqlite_timestamps_are_written_as_the_column_type_writes_them(moment: datetime) -> None:
+    # The upsert formats timestamps itself for speed; what it writes must be what every other
+    # query (through UTCDateTime's own bind processors) writes and compares against.
+    dialect = sqlite.dialect()
+    column_type = UTCDateTime().dialect_impl(dialect)
+    assert column_type.bind_processor(dialect)(moment) == repository.sqlite_time(moment)
+    with pytest.raises(ValueError, match="naive"):
+        repository.sqlite_time(moment.replace(tzinfo=None))
