@@ -3,6 +3,7 @@
     python -m bench.sync_jira                         # 10k and 100k, Cloud and Data Center,
                                                       # SQLite and PostgreSQL
     python -m bench.sync_jira --sizes 2000 --backends sqlite   # a smoke run
+    python -m bench.sync_jira --latency 0.25          # each answer 0.25 s late, as over a WAN
 
 For each deployment and size, a local Jira with that many issues runs in its own process.
 The floor is a bare httpx download of the same pages (the same searches, bulk fetches and
@@ -42,11 +43,13 @@ def auth(cloud: bool) -> dict[str, str]:
     return {"Authorization": f"Bearer {PAT}"}
 
 
-def start_jira(issues: int, deployment: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_jira(
+    issues: int, deployment: str, latency: float = 0.0
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [
         sys.executable, "-m", "tests.fakes.jira", "--issues", str(issues),
-        "--deployment", deployment, "--port", str(port),
+        "--deployment", deployment, "--port", str(port), "--latency", str(latency),
     ]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -140,8 +143,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--deployments", nargs="+", default=["cloud", "datacenter"])
+    parser.add_argument(
+        "--latency", type=float, default=0.0,
+        help="seconds the local Jira takes to answer each request (0: loopback speed)",
+    )  # fmt: skip
     args = parser.parse_args()
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {machine()}; the local Jira answers after {args.latency} s\n")
     print(
         "| deployment | issues | backend | wall s | items/s | floor s | wall / floor "
         "| API calls | minimum | peak RSS MB | jobs after s |"
@@ -150,7 +157,7 @@ def main() -> None:
     for deployment in args.deployments:
         cloud = deployment == "cloud"
         for size in args.sizes:
-            proc, url = start_jira(size, deployment)
+            proc, url = start_jira(size, deployment, args.latency)
             try:
                 bare_download(url, cloud)  # warm the server's caches once
                 floor, _ = bare_download(url, cloud)

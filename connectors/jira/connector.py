@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
@@ -44,6 +44,9 @@ STORY_POINTS_SCHEMA = "com.pyxis.greenhopper.jira:jsw-story-points"
 EPIC_LINK_SCHEMA = "com.pyxis.greenhopper.jira:gh-epic-link"
 PARENT_LINK_SCHEMA = "com.atlassian.jpo:jpo-custom-field-parent"
 STORY_POINTS_NAMES = frozenset({"story points", "story point estimate"})
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,16 @@ def checkpoint(items: Sequence[WorkItem], started: datetime) -> datetime | None:
     return max(untouched) if untouched else None
 
 
+async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both results, once both calls have ended: neither is left running in its thread (on
+    a session about to be closed) when the other fails; the first failure is raised."""
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results[0], results[1]  # type: ignore[return-value]
+
+
 def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -174,20 +187,28 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
         return Site(cloud, zone, FieldIds(story_points, epic_link, parent_link), in_progress)
 
     async def fetch(self, cursor: str | None) -> AsyncGenerator[Page, None]:
-        client = await asyncio.to_thread(self._client)
+        # Two sessions: Cloud fetches a chunk's bodies and its changelogs at once, and a
+        # requests session is not to be shared between threads.
+        client, side = await asyncio.gather(
+            asyncio.to_thread(self._client), asyncio.to_thread(self._client)
+        )
         counted = 0
 
         def count() -> None:
             nonlocal counted
-            self.stats.api_calls += client.calls - counted
-            counted = client.calls
+            calls = client.calls + side.calls
+            self.stats.api_calls += calls - counted
+            counted = calls
 
         try:
             site = await asyncio.to_thread(self.discover, client)
             started = datetime.now(UTC)
             since = decode_cursor(cursor, site)
-            fetcher = self._cloud if site.cloud else self._datacenter
-            pages = ahead(fetcher(client, site, since, started))  # fmt: skip
+            pages = ahead(
+                self._cloud(client, side, site, since, started)
+                if site.cloud
+                else self._datacenter(client, site, since, started)
+            )
             async for items in pages:
                 count()
                 mark = checkpoint(items, started)
@@ -195,6 +216,7 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
         finally:
             count()
             client.close()
+            side.close()
 
     def _normalize(self, raw: dict[str, Any], site: Site, histories: Iterable[Any]) -> WorkItem:
         return normalize(
@@ -206,7 +228,12 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
         )
 
     async def _cloud(
-        self, client: JiraClient, site: Site, since: datetime | None, started: datetime
+        self,
+        client: JiraClient,
+        side: JiraClient,
+        site: Site,
+        since: datetime | None,
+        started: datetime,
     ) -> AsyncIterator[list[WorkItem]]:
         jql = build_jql(self.config.jql, since, started, site.zone)
         token: str | None = None
@@ -217,17 +244,28 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
             found = await asyncio.to_thread(client.post, "/rest/api/3/search/jql", body)
             ids = [str(issue["id"]) for issue in found.get("issues", ())]
             for chunk in _chunks(ids, BODY_CHUNK):
-                yield await asyncio.to_thread(self._bodies, client, site, chunk)
+                # Bodies and changelogs at once: against Jira Cloud, where a bulk call of
+                # 1,000 issues takes a second or more, that nearly halves the sync.
+                fetched, histories = await both(
+                    asyncio.to_thread(
+                        client.post,
+                        "/rest/api/3/issue/bulkfetch",
+                        {"issueIdsOrKeys": list(chunk), "fields": site.ids.requested()},
+                    ),
+                    asyncio.to_thread(self._changelogs, side, chunk),
+                )
+                yield await asyncio.to_thread(self._bodies, site, chunk, fetched, histories)
             token = found.get("nextPageToken")
             if found.get("isLast", True) or not token:
                 return
 
-    def _bodies(self, client: JiraClient, site: Site, ids: Sequence[str]) -> list[WorkItem]:
-        fetched = client.post(
-            "/rest/api/3/issue/bulkfetch",
-            {"issueIdsOrKeys": list(ids), "fields": site.ids.requested()},
-        )
-        histories = self._changelogs(client, ids)
+    def _bodies(
+        self,
+        site: Site,
+        ids: Sequence[str],
+        fetched: dict[str, Any],
+        histories: dict[str, list[Any]],
+    ) -> list[WorkItem]:
         by_id = {str(issue["id"]): issue for issue in fetched.get("issues", ())}
         # Search order, not the bulk fetch's; an issue deleted in between is simply absent.
         return [self._normalize(by_id[i], site, histories.get(i, ())) for i in ids if i in by_id]

@@ -9,6 +9,7 @@ old Cloud search. Faults can be injected per call.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import re
@@ -128,6 +129,11 @@ class JiraSite:
     next_id: int = 10000
     numbers: Counter[str] = field(default_factory=Counter)
     result_window: int = 10_000  # Data Center's limit on startAt + maxResults
+    # Seconds every answer takes, as a remote Jira's do; and the most requests seen in
+    # flight at once (what a client overlapping its calls shows).
+    latency: float = 0.0
+    in_flight: int = 0
+    most_in_flight: int = 0
     # Parsed update times and the search order, kept so a search does not re-sort the site.
     updated: dict[str, datetime] = field(default_factory=dict)
     _order: list[str] | None = None
@@ -521,7 +527,16 @@ def build_app(site: JiraSite) -> Any:
                 status_code=401, headers={"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"}
             )(scope, receive, send)
             return
-        await inner(scope, receive, send)
+        with site.lock:
+            site.in_flight += 1
+            site.most_in_flight = max(site.most_in_flight, site.in_flight)
+        try:
+            if site.latency:
+                await asyncio.sleep(site.latency)
+            await inner(scope, receive, send)
+        finally:
+            with site.lock:
+                site.in_flight -= 1
 
     return app
 
@@ -541,8 +556,9 @@ def main() -> None:
     parser.add_argument("--issues", type=int, required=True)
     parser.add_argument("--deployment", choices=["cloud", "datacenter"], default="cloud")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds each answer takes")
     args = parser.parse_args()
-    site = JiraSite(cloud=args.deployment == "cloud")
+    site = JiraSite(cloud=args.deployment == "cloud", latency=args.latency)
     populate(site, stories_for(args.issues))
     run_forever(build_app(site), args.port)
 
