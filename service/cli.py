@@ -1,4 +1,8 @@
-"""``okr-sync``: serve, migrate, and manage API tokens."""
+"""``okr-sync``: serve, migrate, and manage API tokens.
+
+Each command imports what it runs when it runs: the whole service takes over a second to
+import, which ``okr-sync --help`` and ``okr-sync secret-key`` need not wait for.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +11,19 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import httpx
-import prometheus_client
 import typer
-import uvicorn
-from arq.worker import Worker
-from cryptography.fernet import Fernet
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import logs
-from service.app import create_app
-from service.auth import repository as token_repository
-from service.auth import service as auth
 from service.auth.scopes import Scope
-from service.connections import service as connections
-from service.db import Database
-from service.demo import load as demo_data
-from service.errors import ApiError
-from service.migrate import upgrade
-from service.models import SyncRun
-from service.pagination import MAX_LIMIT, PageParams
-from service.rollups import cells
-from service.services import open_services
-from service.settings import Settings, get_settings
-from service.sync import service as syncs
-from service.sync.engine import SyncEngine
-from service.sync.schemas import SyncMode
-from service.worker.arq_worker import worker_options
-from service.worker.inprocess import InProcessQueue
-from service.worker.retry import RetryLater
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from service.db import Database
+    from service.models import SyncRun
+    from service.settings import Settings
 
 app = typer.Typer(
     help="okr-sync: how much of your teams' work serves your OKRs.", no_args_is_help=True
@@ -62,6 +44,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 @asynccontextmanager
 async def _migrated(settings: Settings) -> AsyncIterator[Database]:
+    from service.db import Database
+    from service.migrate import upgrade
+
     db = Database.from_url(settings.effective_database_url)
     try:
         await upgrade(db.engine)
@@ -76,12 +61,16 @@ async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awa
 
 
 def _configure_logging(settings: Settings, level: str | None = None) -> None:
+    from service import logs
+
     logs.configure(level or settings.log_level, settings.log_format)
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
+    from service.settings import get_settings
+
     settings = get_settings()
     _configure_logging(settings)
 
@@ -99,6 +88,12 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Migrate the database, then serve the API."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.auth import service as auth
+    from service.settings import get_settings
+
     settings = get_settings()
     _configure_logging(settings)
 
@@ -117,7 +112,6 @@ def serve(
             "It is shown this once:[/]"
         )
         out.print(first_token, soft_wrap=True, highlight=False)
-    from service.app import create_app
 
     # On SIGTERM uvicorn stops accepting and lets in-flight requests finish, up to this long
     # (inside Kubernetes' default 30 s grace); then the app's jobs drain (service.app).
@@ -130,6 +124,8 @@ def serve(
 @app.command("secret-key")
 def secret_key() -> None:
     """Print a new key for OKR_SYNC_SECRET_KEY (prepend it to rotate)."""
+    from cryptography.fernet import Fernet
+
     out.print(Fernet.generate_key().decode(), highlight=False)
 
 
@@ -141,6 +137,18 @@ def sync(
     ] = False,
 ) -> None:
     """Run a sync in the foreground, with progress."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from service.connections import service as connections
+    from service.errors import ApiError
+    from service.services import open_services
+    from service.settings import get_settings
+    from service.sync import service as syncs
+    from service.sync.engine import SyncEngine
+    from service.sync.schemas import SyncMode
+    from service.worker.inprocess import InProcessQueue
+    from service.worker.retry import RetryLater
+
     settings = get_settings()
     _configure_logging(settings, "WARNING")  # the progress display is the output
     mode: SyncMode = "full" if full else "incremental"
@@ -198,6 +206,16 @@ def sync(
 def demo() -> None:
     """Load a sample company's portfolio (teams, OKRs, 386 Jira issues from a CSV export,
     links and rules) and print its roll-up; then `okr-sync serve` to explore it."""
+    import httpx
+    from rich.table import Table
+
+    from service.app import create_app
+    from service.auth import repository as token_repository
+    from service.auth import service as auth
+    from service.demo import load as demo_data
+    from service.settings import get_settings
+    from service.worker.inprocess import InProcessQueue
+
     settings = get_settings()
     _configure_logging(settings, "WARNING")
 
@@ -256,6 +274,12 @@ def demo() -> None:
 @app.command()
 def worker() -> None:
     """Run an arq worker: syncs and other jobs from Redis (OKR_SYNC_REDIS_URL)."""
+    import prometheus_client
+    from arq.worker import Worker
+
+    from service.settings import get_settings
+    from service.worker.arq_worker import worker_options
+
     settings = get_settings()
     _configure_logging(settings)
     try:
@@ -277,6 +301,9 @@ def token_create(
     ] = None,
 ) -> None:
     """Create a token and print it, once, on standard output."""
+    from service.auth import service as auth
+    from service.settings import get_settings
+
     settings = get_settings()
     expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
 
@@ -294,6 +321,12 @@ def token_list(
     include_revoked: Annotated[bool, typer.Option(help="Show revoked tokens too.")] = False,
 ) -> None:
     """List tokens (never their values)."""
+    from rich.table import Table
+
+    from service.auth import repository as token_repository
+    from service.pagination import MAX_LIMIT, PageParams
+    from service.settings import get_settings
+
     settings = get_settings()
     table = Table("id", "name", "scope", "prefix", "created", "last used", "expires", "revoked")
 
@@ -318,6 +351,10 @@ def token_list(
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[uuid.UUID, typer.Argument(help="The token's id.")]) -> None:
     """Revoke a token: it stops working at once."""
+    from service.auth import service as auth
+    from service.errors import ApiError
+    from service.settings import get_settings
+
     settings = get_settings()
 
     async def work(session: AsyncSession) -> None:
@@ -339,6 +376,9 @@ def rollups_check(
 
     The database's triggers keep them, so they differ only if rows were written around the
     triggers (a restore of one table, a hand edit). --repair rebuilds them from the leaves."""
+    from service.rollups import cells
+    from service.settings import get_settings
+
     settings = get_settings()
 
     async def work(session: AsyncSession) -> list[str]:
@@ -368,5 +408,7 @@ def _when(value: datetime | None) -> str:
 
 
 def _describe(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
     url = make_url(settings.effective_database_url)
     return f"database {url.render_as_string(hide_password=True)}"

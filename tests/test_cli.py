@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -145,3 +147,21 @@ class TestRollupsCheck:
         assert repaired.returncode == 0, repaired.stderr
         assert "Rebuilt" in repaired.stderr
         assert run_cli("rollups", "check", env=env).returncode == 0
+
+
+def test_help_does_not_import_the_service() -> None:
+    # `okr-sync --help` took two seconds when the CLI module imported the whole service;
+    # each command now imports what it runs.
+    probe = (
+        "import sys, service.cli; "
+        "print(sorted(m for m in ('sqlalchemy', 'fastapi', 'service.app', 'arq', 'uvicorn')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    shown = subprocess.run(
+        [sys.executable, "-c", "from service.cli import app; app()", "--help"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert {"serve", "sync", "worker", "token"} <= set(shown.stdout.split())
