@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,11 +247,13 @@ async def refresh(
     *,
     leafness_of: Collection[uuid.UUID] = (),
     known: Mapping[uuid.UUID, Node] | None = None,
+    unlinked: AbstractSet[uuid.UUID] = frozenset(),
 ) -> int:
     """Recompute the derived state of ``roots`` and everything below them, and whether their
     parents and the items in ``leafness_of`` (former parents) are still leaves. ``known``
-    holds nodes as stored now, which are not read again. Returns how many items below the
-    roots changed."""
+    holds nodes as stored now, which are not read again; ``unlinked`` items (inserted by this
+    transaction, and given no links) have no links or effective links to read. Returns how
+    many items below the roots changed."""
     if not roots and not leafness_of:
         return 0
     # Whatever changed here may unlink an epic or move a KR's progress: look, once committed;
@@ -260,7 +263,7 @@ async def refresh(
     nodes = await _subtrees(session, set(roots), known or {})
     above = await _ancestors(session, nodes)
     everything = {**above, **nodes}
-    links = await _own_links(session, everything)
+    links = await _own_links(session, [i for i in everything if i not in unlinked])
     # Only items with links have shares to normalise (a sync page mostly has none).
     await normalise_link_shares(session, [r for r in roots if r in links])
     rules = await classification_rules(session)
@@ -269,7 +272,7 @@ async def refresh(
     live_children: set[uuid.UUID] = {
         n.parent_id for n in nodes.values() if n.parent_id is not None and not n.deleted
     }
-    stored_shares = await _stored_shares(session, nodes)
+    stored_shares = await _stored_shares(session, [i for i in nodes if i not in unlinked])
     changed_rows: list[dict[str, Any]] = []
     changed_shares: dict[uuid.UUID, tuple[tuple[uuid.UUID, float], ...]] = {}
     for node in nodes.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,24 +49,30 @@ class _Rule:
 
 
 async def apply_link_rules(
-    session: AsyncSession, item_ids: Collection[uuid.UUID]
+    session: AsyncSession,
+    item_ids: Collection[uuid.UUID],
+    *,
+    new: AbstractSet[uuid.UUID] = frozenset(),
 ) -> set[uuid.UUID]:
     """Make the rule-made links of ``item_ids`` what the link rules say now; returns the items
     whose links changed. Where several rules link one item to the same KR, the rule created
-    first makes the link; a manual link to that KR takes precedence over every rule."""
+    first makes the link; a manual link to that KR takes precedence over every rule. Items in
+    ``new`` were inserted by this transaction: they have no links to look up yet."""
     rows = await session.exec(select(LinkRule).order_by(col(LinkRule.id)))
     rules = [_Rule(r.id, r.key_result_id, r.weight, Matcher.of(r.match)) for r in rows.all()]
     changed: set[uuid.UUID] = set()
     links = table_of(Link)
     for batch in chunks(item_ids):
-        stmt = sa.select(
-            col(Link.id), col(Link.work_item_id), col(Link.key_result_id), col(Link.origin),
-            col(Link.link_rule_id), col(Link.weight),
-        ).where(among(session, col(Link.work_item_id), batch))  # fmt: skip
-        existing: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, str, Any, float]] = {
-            (item, kr): (link_id, origin, rule_id, weight)
-            for link_id, item, kr, origin, rule_id, weight in await fetch_rows(session, stmt)
-        }
+        existing: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, str, Any, float]] = {}
+        if stored := [i for i in batch if i not in new]:
+            stmt = sa.select(
+                col(Link.id), col(Link.work_item_id), col(Link.key_result_id), col(Link.origin),
+                col(Link.link_rule_id), col(Link.weight),
+            ).where(among(session, col(Link.work_item_id), stored))  # fmt: skip
+            existing = {
+                (item, kr): (link_id, origin, rule_id, weight)
+                for link_id, item, kr, origin, rule_id, weight in await fetch_rows(session, stmt)
+            }
         wanted: dict[tuple[uuid.UUID, uuid.UUID], _Rule] = {}
         if rules:
             subjects = sa.select(col(WorkItem.id), *SUBJECT_COLUMNS).where(

@@ -95,12 +95,13 @@ async def store_items(
     rows = item_rows(connection_id, run_id, items, teams, now)
     ids = [row["external_id"] for row in rows]
     existing = await repository.existing_items(session, connection_id, ids)
-    created = updated = 0
+    updated = 0
+    new: set[uuid.UUID] = set()
     for row in rows:
         prior = existing.get(row["external_id"])
         if prior is None:
             row["id"] = new_id()  # time-ordered: new rows append to the primary key's index
-            created += 1
+            new.add(row["id"])
         else:
             row["id"] = prior.id  # the upsert keeps the stored id
             if prior.updated_at != row["updated_at"] or prior.deleted_at is not None:
@@ -114,15 +115,18 @@ async def store_items(
     await repository.upsert_items(session, rows, keep_last_seen=run_id is None)
     await repository.adopt_children(session, connection_id, rows)
     touched = [row["id"] for row in rows]
-    await apply_link_rules(session, touched)
+    # New rows have no links yet, so neither step looks any up for them (a fresh sync's
+    # pages are all new rows), except where a link rule has just made some.
+    linked = await apply_link_rules(session, touched, new=new)
     # The rows just written are not read back: derived state starts from them as stored.
     await derived.refresh(
         session,
         touched,
         leafness_of=[p.parent_id for p in existing.values() if p.parent_id],
         known=_nodes(rows, existing),
+        unlinked=new - linked,
     )
-    return {"fetched": len(rows), "created": created, "updated": updated}
+    return {"fetched": len(rows), "created": len(new), "updated": updated}
 
 
 async def delete_items(
