@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.jira import connector as jira_connector
 from service.db import Database
 from tests import factories
 from tests.fakes.jira import API_TOKEN, DONE, EMAIL, PAT, JiraSite, populate, serve
@@ -102,6 +103,23 @@ class TestFullSync:
         assert run["api_calls"] == minimum_calls(site, len(site.issues))
         assert len(await stored(database, connection_id)) == len(site.issues)
         assert site.most_in_flight == (2 if site.cloud else 1)
+
+    async def test_cloud_searches_the_next_ids_while_this_pages_bodies_come(
+        self, admin: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Cloud only: Data Center pages through one search, with nothing beside it.
+        monkeypatch.setattr(jira_connector, "ID_PAGE", 200)  # several id pages from a few issues
+        site = JiraSite(cloud=True, latency=0.05)
+        populate(site, 700)
+        total = len(site.issues)
+        with serve(site) as url:
+            connection_id = await connect_jira(admin, site, url)
+            run = await sync(admin, connection_id, "full")
+        assert run["status"] == "succeeded", run["error"]
+        pages = math.ceil(total / 200)  # each id page is one chunk: bodies and changelogs
+        assert run["api_calls"] == DISCOVERY_CALLS + 3 * pages
+        assert len(await stored(database, connection_id)) == total
+        assert site.most_in_flight == 3  # a search beside a chunk's two bulk calls
 
     async def test_a_second_full_sync_changes_nothing(
         self, admin: httpx.AsyncClient, site: JiraSite, jira_url: str, database: Database
