@@ -2,9 +2,9 @@
 
 Cloud: ids through the enhanced search (5,000 a page when only ids are asked for), bodies
 through ``issue/bulkfetch`` and changelogs through ``changelog/bulkfetch`` (1,000 issues a
-call each, a chunk's two calls at once). Data Center: ``/search`` with ``startAt`` and the
-changelog expanded inline, restarted from the checkpoint before passing the 10,000-result
-window.
+call each); a chunk's two calls go at once, beside the search for the next page of ids.
+Data Center: ``/search`` with ``startAt`` and the changelog expanded inline, restarted from
+the checkpoint before passing the 10,000-result window.
 
 The cursor is the update time up to which every issue is stored. Searches are bounded by
 the sync's start and ordered by (updated, key); an issue edited during the sync comes back
