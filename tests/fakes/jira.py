@@ -129,11 +129,12 @@ class JiraSite:
     next_id: int = 10000
     numbers: Counter[str] = field(default_factory=Counter)
     result_window: int = 10_000  # Data Center's limit on startAt + maxResults
-    # Seconds every answer takes, as a remote Jira's do; and the most requests seen in
-    # flight at once (what a client overlapping its calls shows).
+    # Seconds every answer takes, as a remote Jira's do; the paths being answered now; and
+    # each pair of paths that were once in flight together (what a client overlapping its
+    # calls shows).
     latency: float = 0.0
-    in_flight: int = 0
-    most_in_flight: int = 0
+    in_flight: Counter[str] = field(default_factory=Counter)
+    overlapped: set[frozenset[str]] = field(default_factory=set)
     # Parsed update times and the search order, kept so a search does not re-sort the site.
     updated: dict[str, datetime] = field(default_factory=dict)
     _order: list[str] | None = None
@@ -527,16 +528,17 @@ def build_app(site: JiraSite) -> Any:
                 status_code=401, headers={"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"}
             )(scope, receive, send)
             return
+        path = scope["path"]
         with site.lock:
-            site.in_flight += 1
-            site.most_in_flight = max(site.most_in_flight, site.in_flight)
+            site.overlapped.update(frozenset((path, other)) for other in +site.in_flight)
+            site.in_flight[path] += 1
         try:
             if site.latency:
                 await asyncio.sleep(site.latency)
             await inner(scope, receive, send)
         finally:
             with site.lock:
-                site.in_flight -= 1
+                site.in_flight[path] -= 1
 
     return app
 
