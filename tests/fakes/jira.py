@@ -15,7 +15,7 @@ import copy
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -133,6 +133,7 @@ class JiraSite:
     # each pair of paths that were once in flight together (what a client overlapping its
     # calls shows).
     latency: float = 0.0
+    on_search: Callable[[], None] | None = None  # runs as each search arrives (an edit, say)
     in_flight: Counter[str] = field(default_factory=Counter)
     overlapped: set[frozenset[str]] = field(default_factory=set)
     # Parsed update times and the search order, kept so a search does not re-sort the site.
@@ -410,6 +411,8 @@ def build_app(site: JiraSite) -> Any:
         wanted = body.get("fields") or ["id"]
         ids_only = set(wanted) <= {"id", "key"}
         limit = min(int(body.get("maxResults", 50)), 5000 if ids_only else 100)
+        if site.on_search is not None:
+            site.on_search()
         try:
             matching = site._matching(body.get("jql", ""))
         except JqlError as exc:
@@ -437,6 +440,8 @@ def build_app(site: JiraSite) -> Any:
                 f"The result window is too large: startAt + maxResults must not exceed "
                 f"{site.result_window}.",
             )
+        if site.on_search is not None:
+            site.on_search()
         try:
             matching = site._matching(params.get("jql", ""))
         except JqlError as exc:
