@@ -71,7 +71,8 @@ def minimum_calls(issues: int, cloud: bool) -> int:
             + max(1, math.ceil(issues / ID_PAGE))
             + 2 * math.ceil(issues / BODY_CHUNK)
         )
-    return DISCOVERY_CALLS + max(1, math.ceil(issues / DC_PAGE))
+    # Data Center: search pages, then the search for what changed since the start's minute.
+    return DISCOVERY_CALLS + max(1, math.ceil(issues / DC_PAGE)) + 1
 
 
 def bare_download(url: str, cloud: bool) -> tuple[float, int]:

@@ -4,7 +4,11 @@ Cloud: ids through the enhanced search (5,000 a page when only ids are asked for
 through ``issue/bulkfetch`` and changelogs through ``changelog/bulkfetch`` (1,000 issues a
 call each); a chunk's two calls go at once, beside the search for the next page of ids.
 Data Center: ``/search`` with ``startAt`` and the changelog expanded inline, restarted from
-the checkpoint before passing the 10,000-result window.
+the checkpoint before passing the 10,000-result window. Its search ends at the minute the
+sync started in, so an edit during the sync can only take an issue out of it: the total
+then drops, and the places the next page's start passed over are read again. A last search
+takes what changed from that minute on. (Cloud's id pages still shift under such an edit:
+a known bug, held by a strict xfail test in tests/sync/test_jira.py.)
 
 The cursor is the update time up to which every issue is stored. Searches are bounded by
 the sync's start and ordered by (updated, key); an issue edited during the sync comes back
@@ -95,6 +99,10 @@ def build_jql(scope: str, since: datetime | None, until: datetime, zone: ZoneInf
     ceiling = until.replace(second=0, microsecond=0) + timedelta(minutes=1)
     clauses.append(f'updated <= "{jql_time(ceiling, zone)}"')
     return " AND ".join(clauses) + " ORDER BY updated ASC, key ASC"
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def encode_cursor(updated: datetime, site: Site) -> str:
@@ -329,28 +337,45 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
         self, client: JiraClient, site: Site, since: datetime | None, started: datetime
     ) -> AsyncIterator[list[WorkItem]]:
         fields = ",".join(site.ids.requested())
+
+        def search(jql: str, start_at: int, limit: int = DC_PAGE) -> Any:
+            params = {"jql": jql, "startAt": start_at, "maxResults": limit, "fields": fields,
+                      "expand": "changelog"}  # fmt: skip
+            return client.get("/rest/api/2/search", params)
+
+        def items_of(found: Any) -> list[WorkItem]:
+            return [
+                self._normalize(raw, site, (raw.get("changelog") or {}).get("histories", ()))
+                for raw in found.get("issues", [])
+            ]
+
+        # The search ends at the minute the sync started in: an edit during the sync can
+        # then only take an issue out of it (never move one within it), which shows as a
+        # smaller total; the issues edited meanwhile come last, from a search of their own.
+        ceiling = started - timedelta(minutes=1)
         start_at = 0
         window_since = since
         last_mark = since
+        total: int | None = None
         while True:
-            params = {
-                "jql": build_jql(self.config.jql, window_since, started, site.zone),
-                "startAt": start_at,
-                "maxResults": DC_PAGE,
-                "fields": fields,
-                "expand": "changelog",
-            }
-            found = await asyncio.to_thread(client.get, "/rest/api/2/search", params)
-            issues = found.get("issues", [])
-            items = [
-                self._normalize(raw, site, (raw.get("changelog") or {}).get("histories", ()))
-                for raw in issues
-            ]
+            jql = build_jql(self.config.jql, window_since, ceiling, site.zone)
+            found = await asyncio.to_thread(search, jql, start_at)
+            items = items_of(found)
+            now_total = int(found.get("total", 0))
+            if total is not None and 0 < start_at and now_total < total:
+                # Issues before this page left the search, and those after them moved up as
+                # many places: read the places this page's start passed over (a repeat of an
+                # issue already stored is harmless).
+                gone = total - now_total
+                back = max(0, start_at - gone)
+                missed = await asyncio.to_thread(search, jql, back, start_at - back)
+                items = items_of(missed) + items
+            total = now_total
             yield items
             last_mark = checkpoint(items, started) or last_mark
-            start_at += len(issues)
-            if not issues or start_at >= int(found.get("total", 0)):
-                return
+            start_at += len(found.get("issues", []))
+            if not found.get("issues") or start_at >= now_total:
+                break
             if start_at + DC_PAGE > DC_WINDOW:
                 # Slice by date: a new search from what is stored keeps startAt low.
                 if last_mark is None or (
@@ -361,4 +386,13 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
                     raise Permanent(
                         "more than 10,000 issues share one minute of update time; narrow the JQL"
                     )
-                window_since, start_at = last_mark, 0
+                window_since, start_at, total = last_mark, 0, None
+        # Everything updated since the ceiling: the start's own minute, and edits meanwhile.
+        jql = build_jql(self.config.jql, _minute(started) + OVERLAP, datetime.now(UTC), site.zone)
+        start_at = 0
+        while True:
+            found = await asyncio.to_thread(search, jql, start_at)
+            yield items_of(found)
+            start_at += len(found.get("issues", []))
+            if not found.get("issues") or start_at >= int(found.get("total", 0)):
+                return
