@@ -366,10 +366,11 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
                 # Issues before this page left the search, and those after them moved up as
                 # many places: read the places this page's start passed over (a repeat of an
                 # issue already stored is harmless).
-                gone = total - now_total
-                back = max(0, start_at - gone)
-                missed = await asyncio.to_thread(search, jql, back, start_at - back)
-                items = items_of(missed) + items
+                missed: list[WorkItem] = []
+                for at in range(max(0, start_at - (total - now_total)), start_at, DC_PAGE):
+                    limit = min(DC_PAGE, start_at - at)
+                    missed += items_of(await asyncio.to_thread(search, jql, at, limit))
+                items = missed + items
             total = now_total
             yield items
             last_mark = checkpoint(items, started) or last_mark

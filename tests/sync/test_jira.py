@@ -308,7 +308,8 @@ class TestEditsDuringASync:
             nonlocal searches
             searches += 1
             if searches == 2 and change == "edit":
-                site.clock = datetime.now(UTC)  # the edit is made now, during the sync
+                # The edit is made now, during the sync (the site's clock ticks 7 s an edit).
+                site.clock = datetime.now(UTC) - timedelta(seconds=7)
                 site.touch(first, summary="edited during the sync")
             elif searches == 2:
                 site.delete(first)
