@@ -96,7 +96,7 @@ def build_jql(scope: str, since: datetime | None, until: datetime, zone: ZoneInf
     if since is not None:
         clauses.append(f'updated >= "{jql_time(since - OVERLAP, zone)}"')
     # Rounded up: issues edited within the start's minute are fetched, not left behind.
-    ceiling = until.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    ceiling = _minute(until) + timedelta(minutes=1)
     clauses.append(f'updated <= "{jql_time(ceiling, zone)}"')
     return " AND ".join(clauses) + " ORDER BY updated ASC, key ASC"
 
@@ -351,49 +351,45 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
 
         # The search ends at the minute the sync started in: an edit during the sync can
         # then only take an issue out of it (never move one within it), which shows as a
-        # smaller total; the issues edited meanwhile come last, from a search of their own.
-        ceiling = started - timedelta(minutes=1)
-        start_at = 0
-        window_since = since
+        # smaller total; the issues edited meanwhile come last, from a search of their own
+        # (everything updated from that minute on; its end is when it begins).
         last_mark = since
-        total: int | None = None
-        while True:
-            jql = build_jql(self.config.jql, window_since, ceiling, site.zone)
-            found = await asyncio.to_thread(search, jql, start_at)
-            items = items_of(found)
-            now_total = int(found.get("total", 0))
-            if total is not None and 0 < start_at and now_total < total:
-                # Issues before this page left the search, and those after them moved up as
-                # many places: read the places this page's start passed over (a repeat of an
-                # issue already stored is harmless).
-                missed: list[WorkItem] = []
-                for at in range(max(0, start_at - (total - now_total)), start_at, DC_PAGE):
-                    limit = min(DC_PAGE, start_at - at)
-                    missed += items_of(await asyncio.to_thread(search, jql, at, limit))
-                items = missed + items
-            total = now_total
-            yield items
-            last_mark = checkpoint(items, started) or last_mark
-            start_at += len(found.get("issues", []))
-            if not found.get("issues") or start_at >= now_total:
-                break
-            if start_at + DC_PAGE > DC_WINDOW:
-                # Slice by date: a new search from what is stored keeps startAt low.
-                if last_mark is None or (
-                    window_since is not None
-                    and jql_time(last_mark - OVERLAP, site.zone)
-                    == jql_time(window_since - OVERLAP, site.zone)
-                ):
-                    raise Permanent(
-                        "more than 10,000 issues share one minute of update time; narrow the JQL"
-                    )
-                window_since, start_at, total = last_mark, 0, None
-        # Everything updated since the ceiling: the start's own minute, and edits meanwhile.
-        jql = build_jql(self.config.jql, _minute(started) + OVERLAP, datetime.now(UTC), site.zone)
-        start_at = 0
-        while True:
-            found = await asyncio.to_thread(search, jql, start_at)
-            yield items_of(found)
-            start_at += len(found.get("issues", []))
-            if not found.get("issues") or start_at >= int(found.get("total", 0)):
-                return
+        for window_since, ceiling in (
+            (since, started - timedelta(minutes=1)),
+            (_minute(started) + OVERLAP, None),
+        ):
+            start_at = 0
+            total: int | None = None
+            until = ceiling or datetime.now(UTC)
+            while True:
+                jql = build_jql(self.config.jql, window_since, until, site.zone)
+                found = await asyncio.to_thread(search, jql, start_at)
+                items = items_of(found)
+                now_total = int(found.get("total", 0))
+                if total is not None and 0 < start_at and now_total < total:
+                    # Issues before this page left the search, and those after them moved
+                    # up as many places: read the places this page's start passed over (a
+                    # repeat of an issue already stored is harmless).
+                    missed: list[WorkItem] = []
+                    for at in range(max(0, start_at - (total - now_total)), start_at, DC_PAGE):
+                        limit = min(DC_PAGE, start_at - at)
+                        missed += items_of(await asyncio.to_thread(search, jql, at, limit))
+                    items = missed + items
+                total = now_total
+                yield items
+                last_mark = checkpoint(items, started) or last_mark
+                start_at += len(found.get("issues", []))
+                if not found.get("issues") or start_at >= now_total:
+                    break
+                if start_at + DC_PAGE > DC_WINDOW:
+                    # Slice by date: a new search from what is stored keeps startAt low.
+                    if last_mark is None or (
+                        window_since is not None
+                        and jql_time(last_mark - OVERLAP, site.zone)
+                        == jql_time(window_since - OVERLAP, site.zone)
+                    ):
+                        raise Permanent(
+                            "more than 10,000 issues share one minute of update time; "
+                            "narrow the JQL"
+                        )
+                    window_since, start_at, total = last_mark, 0, None
