@@ -65,13 +65,14 @@ def start_jira(
 
 
 def minimum_calls(issues: int, cloud: bool) -> int:
+    # Both end with a search for what changed from the start's minute on.
     if cloud:
         return (
             DISCOVERY_CALLS
             + max(1, math.ceil(issues / ID_PAGE))
             + 2 * math.ceil(issues / BODY_CHUNK)
+            + 1
         )
-    # Data Center: search pages, then the search for what changed since the start's minute.
     return DISCOVERY_CALLS + max(1, math.ceil(issues / DC_PAGE)) + 1
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
@@ -51,6 +51,14 @@ class Connector(ABC, Generic[ConfigT, CredentialsT]):
     @abstractmethod
     def fetch(self, cursor: str | None) -> AsyncGenerator[Page, None]:
         """Pages of items changed since ``cursor``; every item when ``cursor`` is None."""
+
+    async def recheck(self, external_ids: Sequence[str]) -> AsyncGenerator[Page, None]:  # noqa: ARG002
+        """Called after a full fetch, before the items it did not see are marked deleted:
+        pages of those among ``external_ids`` the provider still has in scope, read now.
+        A connector whose paging can pass over an item while others change (offsets into a
+        search) reads them back here; the default trusts the fetch."""
+        return
+        yield  # an async generator that yields nothing
 
     def verify_webhook(self, request: WebhookRequest, secret: str) -> None:  # noqa: ARG002
         """Raise ``BadSignature`` unless ``request`` is signed with ``secret`` as the provider

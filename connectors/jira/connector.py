@@ -4,11 +4,14 @@ Cloud: ids through the enhanced search (5,000 a page when only ids are asked for
 through ``issue/bulkfetch`` and changelogs through ``changelog/bulkfetch`` (1,000 issues a
 call each); a chunk's two calls go at once, beside the search for the next page of ids.
 Data Center: ``/search`` with ``startAt`` and the changelog expanded inline, restarted from
-the checkpoint before passing the 10,000-result window. Its search ends at the minute the
-sync started in, so an edit during the sync can only take an issue out of it: the total
-then drops, and the places the next page's start passed over are read again. A last search
-takes what changed from that minute on. (Cloud's id pages still shift under such an edit:
-a known bug, held by a strict xfail test in tests/sync/test_jira.py.)
+the checkpoint before passing the 10,000-result window.
+
+Both search up to the minute the sync started in, so an edit during the sync can only take
+an issue out of the search, never move one within it; a last search takes what changed
+from that minute on. An issue leaving the search moves every later one up a place, so an
+offset page boundary can pass over one. Data Center sees it as a smaller total and reads
+the passed places again. Cloud's tokens are opaque and it sends no total, so before a full
+sync marks deleted what it did not see, ``recheck`` reads those issues back by id.
 
 The cursor is the update time up to which every issue is stored. Searches are bounded by
 the sync's start and ordered by (updated, key); an issue edited during the sync comes back
@@ -40,6 +43,7 @@ from connectors.models import Page, WorkItem
 from connectors.prefetch import ahead
 from connectors.webhooks import WebhookEvent, WebhookRequest
 
+SEARCH = "/rest/api/3/search/jql"
 ID_PAGE = 5000
 BODY_CHUNK = 1000
 DC_PAGE = 1000
@@ -105,6 +109,14 @@ def _minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
+def windows(
+    since: datetime | None, started: datetime
+) -> tuple[tuple[datetime | None, datetime | None], ...]:
+    """The searches of a sync as (since, ceiling): everything up to the minute before the
+    start, then what changed from the start's minute on (its ceiling: when it begins)."""
+    return (since, started - timedelta(minutes=1)), (_minute(started) + OVERLAP, None)
+
+
 def encode_cursor(updated: datetime, site: Site) -> str:
     return json.dumps({"updated": updated.isoformat(), "fields": site.fields_token})
 
@@ -165,6 +177,7 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
     provider: ClassVar[str] = "jira"
     config_model: ClassVar[type[BaseModel]] = JiraConfig
     credentials_model: ClassVar[type[BaseModel]] = JiraCredentials
+    _site: Site | None = None  # what the last fetch discovered; recheck reuses it
 
     def verify_webhook(self, request: WebhookRequest, secret: str) -> None:
         webhooks.verify(request, secret)
@@ -239,7 +252,7 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
             counted = sessions.calls
 
         try:
-            site = await self.discover(sessions)
+            site = self._site = await self.discover(sessions)
             started = datetime.now(UTC)
             since = decode_cursor(cursor, site)
             pages = ahead(
@@ -267,13 +280,19 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
     async def _cloud(
         self, sessions: Sessions, site: Site, since: datetime | None, started: datetime
     ) -> AsyncIterator[list[WorkItem]]:
-        jql = build_jql(self.config.jql, since, started, site.zone)
+        for window_since, ceiling in windows(since, started):
+            jql = build_jql(self.config.jql, window_since, ceiling or datetime.now(UTC), site.zone)
+            async for items in self._cloud_search(sessions, site, jql):
+                yield items
 
+    async def _cloud_search(
+        self, sessions: Sessions, site: Site, jql: str
+    ) -> AsyncIterator[list[WorkItem]]:
         def search(token: str | None) -> Any:
             body: dict[str, Any] = {"jql": jql, "fields": ["id"], "maxResults": ID_PAGE}
             if token:
                 body["nextPageToken"] = token
-            return sessions.search.post("/rest/api/3/search/jql", body)
+            return sessions.search.post(SEARCH, body)
 
         found = await asyncio.to_thread(search, None)
         following: asyncio.Future[Any] | None = None
@@ -289,11 +308,7 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
                     # call waits on the network and on Jira, this took a 10k sync from 8.5
                     # to 5.5 s at 0.25 s an answer (bench/RESULTS.md).
                     fetched, histories = await both(
-                        asyncio.to_thread(
-                            sessions.bodies.post,
-                            "/rest/api/3/issue/bulkfetch",
-                            {"issueIdsOrKeys": list(chunk), "fields": site.ids.requested()},
-                        ),
+                        asyncio.to_thread(self._bulkfetch, sessions.bodies, site, chunk),
                         asyncio.to_thread(self._changelogs, sessions.changelogs, chunk),
                     )
                     yield await asyncio.to_thread(self._bodies, site, chunk, fetched, histories)
@@ -303,6 +318,43 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
         finally:
             if following is not None:  # stopped early: its answer is not wanted
                 following.cancel()
+
+    async def recheck(self, external_ids: Sequence[str]) -> AsyncGenerator[Page, None]:
+        """The issues among these that are still there and in scope, read now (Cloud: its
+        id pages can pass over one; Data Center reads passed places back as it goes)."""
+        if self._site is not None and not self._site.cloud:
+            return
+        sessions = await asyncio.to_thread(Sessions.open, self._client)
+        try:
+            site = self._site or await self.discover(sessions)
+            if not site.cloud:
+                return
+            for chunk in _chunks(external_ids, BODY_CHUNK):
+                fetched = await asyncio.to_thread(self._bulkfetch, sessions.bodies, site, chunk)
+                there = [str(issue["id"]) for issue in fetched.get("issues", ())]
+                if there and self.config.jql.strip():
+                    # An issue can also leave the connection's scope (moved to a project
+                    # outside its JQL): that one is gone too.
+                    there = await asyncio.to_thread(self._in_scope, sessions.search, there)
+                if there:
+                    histories = await asyncio.to_thread(
+                        self._changelogs, sessions.changelogs, there
+                    )
+                    items = self._bodies(site, there, fetched, histories)
+                    yield Page(items=tuple(items), cursor=None)
+        finally:
+            self.stats.api_calls += sessions.calls
+            sessions.close()
+
+    def _in_scope(self, client: JiraClient, ids: Sequence[str]) -> list[str]:
+        jql = f"({self.config.jql.strip()}) AND issue in ({', '.join(ids)})"
+        found = client.post(SEARCH, {"jql": jql, "fields": ["id"], "maxResults": ID_PAGE})
+        kept = {str(issue["id"]) for issue in found.get("issues", ())}
+        return [i for i in ids if i in kept]
+
+    def _bulkfetch(self, client: JiraClient, site: Site, ids: Sequence[str]) -> Any:
+        body = {"issueIdsOrKeys": list(ids), "fields": site.ids.requested()}
+        return client.post("/rest/api/3/issue/bulkfetch", body)
 
     def _bodies(
         self,
@@ -349,15 +401,10 @@ class JiraConnector(Connector[JiraConfig, JiraCredentials]):
                 for raw in found.get("issues", [])
             ]
 
-        # The search ends at the minute the sync started in: an edit during the sync can
-        # then only take an issue out of it (never move one within it), which shows as a
-        # smaller total; the issues edited meanwhile come last, from a search of their own
-        # (everything updated from that minute on; its end is when it begins).
+        # An edit during the sync can only take an issue out of the search (module
+        # docstring), which shows as a smaller total.
         last_mark = since
-        for window_since, ceiling in (
-            (since, started - timedelta(minutes=1)),
-            (_minute(started) + OVERLAP, None),
-        ):
+        for window_since, ceiling in windows(since, started):
             start_at = 0
             total: int | None = None
             until = ceiling or datetime.now(UTC)

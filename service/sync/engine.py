@@ -6,8 +6,8 @@ Guarantees, each held by a test:
 - upserts are keyed on (connection, external id), so pages seen twice (a resumed run, the
   overlap window of an incremental sync) leave no duplicates;
 - a run is leased to one worker; a second worker waits for the lease to expire;
-- a full run that succeeds marks deleted every item it did not see; one that fails deletes
-  nothing.
+- a full run that succeeds marks deleted every item it did not see and the connector, asked
+  again, does not find; one that fails deletes nothing.
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ class SyncEngine:
                 http=self.services.http,
             )
             await self._pages(run, connection, connector)
+            if run.mode == "full":
+                await self._recheck_unseen(run, connection, connector)
             await self._succeed(run, connection, self._unreported_calls(connector))
         except LeaseLost:
             logger.warning("sync.lease_lost", extra={"run_id": str(run_id)})
@@ -157,6 +159,19 @@ class SyncEngine:
         cursor = run.checkpoint if run.checkpoint is not None else run.start_cursor
         # aclosing: a page that fails to commit stops the connector's fetch there and then.
         async with contextlib.aclosing(connector.fetch(cursor)) as pages:
+            async for page in pages:
+                await self._commit(run, connection, connector, page)
+
+    async def _recheck_unseen(
+        self, run: SyncRun, connection: Connection, connector: Connector[Any, Any]
+    ) -> None:
+        """Before a full run marks deleted what it did not see, the connector reads those
+        back: a fetch whose pages shifted under a concurrent change may have passed one."""
+        async with self.services.unit_of_work() as session:
+            unseen = await repository.unseen_external_ids(session, connection.id, run.id)
+        if not unseen:
+            return
+        async with contextlib.aclosing(connector.recheck(unseen)) as pages:
             async for page in pages:
                 await self._commit(run, connection, connector, page)
 

@@ -404,19 +404,29 @@ async def mark_deleted(
     return gone
 
 
+def _unseen(connection_id: uuid.UUID, run_id: uuid.UUID) -> list[sa.ColumnElement[bool]]:
+    return [
+        col(WorkItem.connection_id) == connection_id,
+        col(WorkItem.deleted_at).is_(None),
+        sa.or_(col(WorkItem.last_seen_run_id).is_(None), col(WorkItem.last_seen_run_id) != run_id),
+    ]
+
+
+async def unseen_external_ids(
+    session: AsyncSession, connection_id: uuid.UUID, run_id: uuid.UUID
+) -> list[str]:
+    """The live items a full run has not seen (so far)."""
+    result = await session.exec(select(WorkItem.external_id).where(*_unseen(connection_id, run_id)))
+    return list(result.all())
+
+
 async def mark_unseen_deleted(
     session: AsyncSession, connection_id: uuid.UUID, run_id: uuid.UUID, now: datetime
 ) -> list[uuid.UUID]:
     """After a full run: every live item the run did not see is gone at the provider."""
     result = await session.exec(
         sa.update(WorkItem)
-        .where(
-            col(WorkItem.connection_id) == connection_id,
-            col(WorkItem.deleted_at).is_(None),
-            sa.or_(
-                col(WorkItem.last_seen_run_id).is_(None), col(WorkItem.last_seen_run_id) != run_id
-            ),
-        )
+        .where(*_unseen(connection_id, run_id))
         .values(deleted_at=now)
         .returning(col(WorkItem.id))
     )

@@ -285,7 +285,8 @@ class JiraSite:
         clauses = [c.strip() for c in re.split(r"\s+AND\s+", body) if c.strip()]
         keep = self.ordered()
         for clause in clauses:
-            clause = clause.strip("()").strip()
+            if clause.startswith("(") and clause.endswith(")"):  # the scope, bracketed
+                clause = clause[1:-1].strip()
             if m := re.fullmatch(r'updated (>=|<=) "(\d{4}/\d{2}/\d{2} \d{2}:\d{2})"', clause):
                 bound = datetime.strptime(m[2], "%Y/%m/%d %H:%M").replace(tzinfo=zone)
                 if m[1] == ">=":
@@ -294,6 +295,14 @@ class JiraSite:
                     keep = [i for i in keep if self.updated[i] <= bound]
             elif m := re.fullmatch(r"project\s*=\s*(\w+)", clause):
                 keep = [i for i in keep if self.issues[i]["fields"]["project"]["key"] == m[1]]
+            elif m := re.fullmatch(r"issue in \(([\d, ]+)\)", clause):
+                wanted = {i.strip() for i in m[1].split(",")}
+                if absent := sorted(wanted - set(self.issues)):
+                    # As Jira answers a search naming an issue that does not exist.
+                    raise JqlError(
+                        f"An issue with key '{absent[0]}' does not exist for field 'issue'."
+                    )
+                keep = [i for i in keep if i in wanted]
             elif m := re.fullmatch(r"project in \(([\w, ]+)\)", clause):
                 wanted = {p.strip() for p in m[1].split(",")}
                 keep = [i for i in keep if self.issues[i]["fields"]["project"]["key"] in wanted]
