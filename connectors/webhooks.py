@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from connectors.errors import BadSignature
 from connectors.models import WorkItem
@@ -55,3 +57,12 @@ def require_equal(given: str | None, expected: str, what: str) -> None:
     """Constant-time comparison; a missing value fails like a wrong one."""
     if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
         raise BadSignature(f"{what} does not verify")
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; ``ValueError`` for anything else (``null``, a list, bytes
+    that are not JSON), which the service answers with a 422."""
+    payload = json.loads(body)
+    if not isinstance(payload, dict):
+        raise ValueError(f"the body is a JSON {type(payload).__name__}, not an object")
+    return payload

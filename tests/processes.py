@@ -50,16 +50,18 @@ class Server:
 
 
 @contextmanager
-def serving(env: dict[str, str], port: int) -> Iterator[Server]:
+def serving(env: dict[str, str], port: int, *, log: Path | None = None) -> Iterator[Server]:
     """``okr-sync serve`` until the block ends; waits (boundedly) for it to be ready.
 
-    After the block the server's remaining output is in ``stdout`` and ``stderr``.
+    After the block the server's remaining output is in ``stdout`` and ``stderr``, or its
+    log lines in ``log`` when given (a busy server would fill a pipe no one reads and stall).
     """
+    log_file = open(log, "w") if log is not None else None
     proc = subprocess.Popen(
         [OKR_SYNC, "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log_file or subprocess.PIPE,
         text=True,
     )
     try:
@@ -78,4 +80,6 @@ def serving(env: dict[str, str], port: int) -> Iterator[Server]:
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=15)
-    server.stdout, server.stderr = out, err
+        if log_file is not None:
+            log_file.close()
+    server.stdout, server.stderr = out, err or ""

@@ -3,9 +3,7 @@ events become work items, ``ping`` is answered, the rest is ignored."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from connectors.github.mapping import issue_key, normalize, repo_of
 from connectors.webhooks import (
@@ -13,6 +11,7 @@ from connectors.webhooks import (
     WebhookEvent,
     WebhookRequest,
     hmac_hex,
+    json_object,
     require_equal,
 )
 
@@ -31,7 +30,7 @@ def parse(
     event = request.header("x-github-event")
     if event == "ping":
         return WebhookEvent(delivery, WebhookAction.ping)
-    payload: dict[str, Any] = json.loads(request.body)
+    payload = json_object(request.body)
     labels = list(epic_labels)
     if event == "issues":
         issue = payload["issue"]

@@ -4,13 +4,12 @@ URL registered there holds the secret as a ``secret`` query parameter."""
 
 from __future__ import annotations
 
-import json
-
 from connectors.webhooks import (
     WebhookAction,
     WebhookEvent,
     WebhookRequest,
     hmac_hex,
+    json_object,
     require_equal,
 )
 
@@ -29,7 +28,7 @@ def parse(request: WebhookRequest) -> WebhookEvent:
     """A deleted issue is deleted; a created or updated one asks for an incremental sync
     (the payload's custom fields are only known by the ids a sync discovers)."""
     delivery = request.header("x-atlassian-webhook-identifier") or ""
-    payload = json.loads(request.body)
+    payload = json_object(request.body)
     event = payload.get("webhookEvent")
     if event == "jira:issue_deleted":
         issue_id = str(payload["issue"]["id"])

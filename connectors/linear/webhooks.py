@@ -13,6 +13,7 @@ from connectors.webhooks import (
     WebhookEvent,
     WebhookRequest,
     hmac_hex,
+    json_object,
     require_equal,
 )
 
@@ -32,9 +33,10 @@ def verify(request: WebhookRequest, secret: str) -> None:
         stamp = request.header("linear-timestamp")
     try:
         sent = float(stamp) / 1000 if stamp is not None else None
-    except ValueError:
+    except (TypeError, ValueError):  # a list, an object, a word
         sent = None
-    if sent is None or abs(request.received_at - sent) > TOLERANCE_SECONDS:
+    # not (... <= ...): a NaN stamp is no fresher than a missing one.
+    if sent is None or not abs(request.received_at - sent) <= TOLERANCE_SECONDS:
         raise BadSignature("the webhook timestamp is missing or more than a minute off")
 
 
@@ -42,7 +44,7 @@ def parse(request: WebhookRequest) -> WebhookEvent:
     """A removed issue, project or initiative is deleted; any other change to one of them
     asks for an incremental sync (the payload carries ids where a sync stores names)."""
     delivery = request.header("linear-delivery") or ""
-    payload = json.loads(request.body)
+    payload = json_object(request.body)
     kind, action = payload.get("type"), payload.get("action")
     if kind not in SYNCED_TYPES:
         return WebhookEvent(delivery, WebhookAction.ignore)
