@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from connectors import discover
-from service import health, tracing
+from service import health, openapi, tracing
 from service.auth import router as tokens
 from service.auth import service as auth
 from service.connections import router as connections
@@ -24,8 +24,10 @@ from service.key_results import router as key_results
 from service.links import router as links
 from service.logs import RequestIdMiddleware
 from service.metrics import HttpMetrics, MetricsMiddleware
+from service.nul_guard import NulGuardMiddleware
 from service.objectives import router as objectives
 from service.periods import router as periods
+from service.query_guard import known_query_only
 from service.rollups import router as rollups
 from service.rules import router as rules
 from service.services import open_services
@@ -117,10 +119,12 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
     )
     metrics_registry = CollectorRegistry()
     app.state.metrics_registry = metrics_registry
     install_error_handlers(app)
+    openapi.install(app)
     for module in (
         health,
         teams,
@@ -141,6 +145,7 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(metrics_registry))
     # Outermost: the id is set before anything else logs, and on every answer.
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestIdMiddleware)
     if tracer_provider is not None:
         tracing.instrument_app(app, tracer_provider)

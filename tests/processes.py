@@ -73,6 +73,7 @@ def serving(env: dict[str, str], port: int, *, log: Path | None = None) -> Itera
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()  # if it still runs: otherwise communicate() would wait for ever
                 raise RuntimeError(f"okr-sync serve did not start: {proc.communicate()[1]}")
             time.sleep(0.1)
         server = Server(proc, port)

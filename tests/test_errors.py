@@ -54,3 +54,87 @@ class TestProblemDetails:
             doc = (await anonymous.get(problem_type_uri(slug))).json()
             assert (doc["type"], doc["title"]) == (problem_type_uri(slug), title)
         assert_problem(await anonymous.get("/problems/made-up"), 404, "not-found")
+
+
+class TestInputIsTakenAsSent:
+    async def test_an_unknown_query_parameter_is_refused_not_ignored(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # A typo in a filter would otherwise answer with everything, unfiltered.
+        response = await client.get("/v1/work-items", params={"tema": "payments"})
+        body = assert_problem(response, 422, "invalid-input")
+        assert body["errors"] == [{"loc": ["query", "tema"], "msg": "unknown parameter"}]
+        assert "team" in body["detail"]  # it names the ones the operation takes
+        assert (await client.get("/v1/work-items", params={"limit": 5})).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("method", "path", "kwargs"),
+        [
+            ("get", "/v1/teams", {"params": {"cursor": "a\x00b"}}),
+            ("get", "/v1/teams/a%00b", {}),
+            ("post", "/v1/teams", {"json": {"key": "eng", "name": "Eng\x00ineering"}}),
+            ("post", "/v1/teams", {"json": {"key": "eng", "name": "Eng", "\x00": 1}}),
+        ],
+        ids=["query", "path", "body-value", "body-key"],
+    )
+    async def test_text_with_a_nul_character_is_refused_before_it_reaches_the_database(
+        self, client: httpx.AsyncClient, method: str, path: str, kwargs: dict[str, Any]
+    ) -> None:
+        # PostgreSQL cannot store U+0000: without the check this was a 500 there.
+        response = await client.request(method.upper(), path, **kwargs)
+        body = assert_problem(response, 422, "invalid-input")
+        assert "NUL" in body["detail"]
+        assert (await client.get("/v1/teams")).json()["items"] == []
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("priority", False), ("priority", "5"), ("priority", 2.5)],
+    )
+    async def test_numbers_must_be_json_numbers(
+        self, client: httpx.AsyncClient, field: str, value: Any
+    ) -> None:
+        rule = {"name": "ops", "category": "heartbeat", "match": {"labels": ["ops"]}}
+        response = await client.post("/v1/classification-rules", json=rule | {field: value})
+        assert_problem(response, 422, "invalid-input")
+        made = await client.post("/v1/classification-rules", json=rule | {field: 5})
+        assert made.status_code == 201, made.text
+
+    async def test_a_boolean_must_be_a_json_boolean(self, admin: httpx.AsyncClient) -> None:
+        endpoint = {"url": "https://hooks.example.com/okr", "enabled": 1}
+        response = await admin.post("/v1/webhook-endpoints", json=endpoint)
+        assert_problem(response, 422, "invalid-input")
+
+    @pytest.mark.parametrize("day", ["0", "1700000000", "2026-1-5", "5 Jan 2026"])
+    async def test_a_day_is_written_yyyy_mm_dd(self, client: httpx.AsyncClient, day: str) -> None:
+        # pydantic alone would read a number, or a string of digits, as seconds since 1970.
+        response = await client.get("/v1/periods", params={"contains": day})
+        assert_problem(response, 422, "invalid-input")
+        created = await client.post(
+            "/v1/periods", json={"name": "2026-q1", "start": day, "end": "2026-04-01"}
+        )
+        assert_problem(created, 422, "invalid-input")
+        assert (await client.get("/v1/periods", params={"contains": "2026-02-01"})).is_success
+
+    async def test_a_wrong_method_names_every_method_the_path_takes(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.put("/v1/teams")
+        assert_problem(response, 405, "method-not-allowed")
+        assert response.headers["allow"] == "GET, HEAD, POST"
+
+
+async def test_the_schema_describes_every_error_as_a_problem_document(app: Any) -> None:
+    document = app.openapi()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            errors = {int(s) for s in responses if int(s) >= 400}
+            assert 422 in errors, (method, path)
+            if "x-required-scope" in operation:
+                assert {401, 403} <= errors, (method, path)
+            if "{" in path:
+                assert 404 in errors, (method, path)
+            for status in errors:
+                assert responses[str(status)]["content"] == problem, (method, path, status)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -12,6 +11,7 @@ from service.deps import SessionDep
 from service.pagination import Page, PageDep
 from service.periods import service
 from service.periods.schemas import PeriodCreate, PeriodOut, PeriodUpdate
+from service.schemas import Day
 
 router = APIRouter(prefix="/v1/periods", tags=["periods"])
 
@@ -25,7 +25,7 @@ async def create_period(body: PeriodCreate, session: SessionDep) -> PeriodOut:
 async def list_periods(
     session: SessionDep,
     page: PageDep,
-    contains: Annotated[date | None, Query(description="Only periods containing this day.")] = None,
+    contains: Annotated[Day | None, Query(description="Only periods containing this day.")] = None,
 ) -> Page[PeriodOut]:
     return await service.list_page(session=session, page=page, contains=contains)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from service.refs import not_uuid_shaped
-from service.schemas import RequestModel, ResponseModel
+from service.schemas import Day, RequestModel, ResponseModel
 
 PeriodName = Annotated[
     str,
@@ -18,8 +18,8 @@ PeriodName = Annotated[
 
 class PeriodCreate(RequestModel):
     name: PeriodName = Field(examples=["2026-Q4"])
-    start: date = Field(description="First day of the period (inclusive).")
-    end: date = Field(description="Day after the period's last day (exclusive).")
+    start: Day = Field(description="First day of the period (inclusive).")
+    end: Day = Field(description="Day after the period's last day (exclusive).")
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> PeriodCreate:
@@ -30,8 +30,8 @@ class PeriodCreate(RequestModel):
 
 class PeriodUpdate(RequestModel):
     name: PeriodName | None = None
-    start: date | None = None
-    end: date | None = None
+    start: Day | None = None
+    end: Day | None = None
 
 
 class PeriodOut(ResponseModel):

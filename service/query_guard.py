@@ -1,0 +1,42 @@
+"""Unknown query parameters are an error, as unknown body fields are.
+
+A filter with a typo (`?tema=payments`) would otherwise be ignored, and a PMO would read the
+whole portfolio's numbers as one team's.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from service.errors import InvalidInput
+
+# Provider webhooks arrive with the provider's own query parameters (Jira Data Center's
+# `secret`, and whatever else an administrator put in the URL).
+OPEN_PATHS = frozenset({"/hooks/{connection_id}"})
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for inner in dependant.dependencies:
+        names |= _query_names(inner)
+    return names
+
+
+def _declared(route: APIRoute) -> set[str]:
+    # Walked each time (a few dependants, microseconds): routes are not hashable.
+    return _query_names(route.dependant)
+
+
+async def known_query_only(request: Request) -> None:
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.path in OPEN_PATHS:
+        return
+    unknown = sorted(set(request.query_params) - _declared(route))
+    if unknown:
+        allowed = ", ".join(sorted(_declared(route))) or "none"
+        raise InvalidInput(
+            f"unknown query parameter {unknown[0]!r} (this operation takes: {allowed})",
+            errors=[{"loc": ["query", name], "msg": "unknown parameter"} for name in unknown],
+        )
