@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tests.fakes.serving import run_forever, serving, take_fault
+from tests.fakes.serving import run_forever, serving, stalled, take_fault
 from tests.upstream import load
 
 TOKEN = "ghp_localtesttoken0123456789"
@@ -317,7 +317,7 @@ def build_app(site: GitHubSite) -> Any:
         if scope["type"] != "http":
             await inner(scope, receive, send)
             return
-        fault = take_fault(site, scope["path"])
+        fault = await stalled(take_fault(site, scope["path"]))
         if fault == "reset":
             raise ConnectionResetError("injected reset")  # uvicorn drops the connection
         if fault is not None:

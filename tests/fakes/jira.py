@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tests.fakes.serving import run_forever, serving, take_fault
+from tests.fakes.serving import run_forever, serving, stalled, take_fault
 from tests.upstream import jsonl
 
 _CAPTURED = {issue["key"]: issue for _, issue in jsonl("jira/devlake/agile-board-issues.jsonl")}
@@ -523,7 +523,7 @@ def build_app(site: JiraSite) -> Any:
         if scope["type"] != "http":
             await inner(scope, receive, send)
             return
-        fault = take_fault(site, scope["path"])
+        fault = await stalled(take_fault(site, scope["path"]))
         if fault == "reset":
             raise ConnectionResetError("injected reset")  # uvicorn drops the connection
         if fault == "garbled":  # what a proxy in between may answer

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from tests.fakes.serving import run_forever, serving, take_fault
+from tests.fakes.serving import run_forever, serving, stalled, take_fault
 from tests.upstream import UPSTREAM
 
 API_KEY = "lin_api_localtestkey0123456789"
@@ -324,7 +324,7 @@ def build_app(site: LinearSite) -> Any:
             return
         body = await request.json()
         name = body.get("operationName") or "anonymous"
-        fault = take_fault(site, name)
+        fault = await stalled(take_fault(site, name))
         limits = {
             "X-RateLimit-Requests-Limit": "5000",
             "X-RateLimit-Requests-Remaining": "4999",

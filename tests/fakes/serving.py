@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -32,6 +33,15 @@ def take_fault(site: FaultySite, name: str) -> Any:
         fault = site.faults.pop(site.total_calls, None)
     if callable(fault):
         fault()
+        return None
+    return fault
+
+
+async def stalled(fault: Any) -> Any:
+    """A ``("stall", seconds)`` fault holds the answer back that long (past a client's read
+    timeout), and the request is then answered normally; any other fault is passed on."""
+    if isinstance(fault, tuple) and fault[:1] == ("stall",):
+        await asyncio.sleep(fault[1])
         return None
     return fault
 
