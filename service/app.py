@@ -55,6 +55,7 @@ SCHEDULE_EVERY = 60.0
 RESUME_EVERY = 300.0
 # Retries fall due between changes; the scans catch grace periods that end with no write.
 DELIVER_EVERY = 5.0
+PROCESS_EVERY = 30.0  # inbound deliveries whose job was lost with a crash
 SCAN_EVERY = 60.0
 COMPACT_EVERY = 20.0
 DAILY = 24 * 3600.0
@@ -98,10 +99,12 @@ def create_app(
             # With arq, the workers' cron does this; in-process, the server does.
             if isinstance(jobs, InProcessQueue) and not jobs.eager:
                 await jobs.enqueue("resume_interrupted_syncs")
+                await jobs.enqueue("process_webhooks")
                 periodic = [
                     asyncio.create_task(every(jobs, "schedule_due_syncs", SCHEDULE_EVERY)),
                     asyncio.create_task(every(jobs, "resume_interrupted_syncs", RESUME_EVERY)),
                     asyncio.create_task(every(jobs, "deliver_webhooks", DELIVER_EVERY)),
+                    asyncio.create_task(every(jobs, "process_webhooks", PROCESS_EVERY)),
                     asyncio.create_task(every(jobs, "scan_events", SCAN_EVERY)),
                     asyncio.create_task(every(jobs, "compact_rollup_cells", COMPACT_EVERY)),
                     asyncio.create_task(every(jobs, "scan_stale_key_results", DAILY)),

@@ -1,5 +1,7 @@
 """Manual links from work items to key results. Every change brings the derived state of the
-item and of everything below it up to date in the same transaction."""
+item and of everything below it up to date in the same transaction, taking its turn with the
+other writers of the item's connection (syncs, webhooks, other link changes): two of them
+rewriting one subtree's derived rows at once deadlocked on PostgreSQL under load."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from service.models import KeyResult, Link, WorkItem
 from service.models.base import utcnow
 from service.pagination import Page, PageParams
 from service.rules.apply import apply_link_rules
+from service.sync import repository
 from service.work_items import service as work_items
 
 
@@ -26,6 +29,7 @@ async def create(*, session: AsyncSession, data: LinkCreate) -> LinkOut:
     if await session.get(KeyResult, data.key_result_id) is None:
         raise InvalidInput.at("key_result_id", f"no key result {data.key_result_id}")
     item = await work_items.from_body(session, data.work_item_id, data.work_item_key)
+    await repository.take_turns(session, item.connection_id)
     existing = (
         await session.exec(
             select(Link).where(
@@ -70,6 +74,9 @@ async def delete(*, session: AsyncSession, link_id: uuid.UUID) -> None:
             f"link rule {link.link_rule_id} made this link; change or delete the rule instead"
         )
     item_id = link.work_item_id
+    item = await session.get(WorkItem, item_id)
+    if item is not None:
+        await repository.take_turns(session, item.connection_id)
     await session.delete(link)
     await session.flush()
     # A link rule may link the item to that KR now the manual link is gone.

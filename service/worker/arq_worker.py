@@ -65,6 +65,13 @@ def cron_jobs() -> list[CronJob]:
             second=set(range(0, 60, 5)),
             run_at_startup=True,
         ),
+        # Deliveries stored but never applied (a server that died between its answer and
+        # its job, a job lost from Redis) are applied within half a minute.
+        cron(
+            _adapt("process_webhooks", JOBS["process_webhooks"]),
+            second={10, 40},
+            run_at_startup=True,
+        ),
         cron(_adapt("scan_events", JOBS["scan_events"]), second=30),
         cron(_adapt("compact_rollup_cells", JOBS["compact_rollup_cells"]), second={0, 20, 40}),
         cron(_adapt("prune_history", JOBS["prune_history"]), hour=5, minute=30),

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from service.app import create_app
 from service.connections import service as connections
 from service.connections.schemas import ConnectionCreate
 from service.db import Database
@@ -317,3 +318,41 @@ async def github_connection(services: Services, name: str) -> uuid.UUID:
             session=session, registry=services.registry, vault=services.vault, data=data
         )
         return made.id
+
+
+async def test_a_delivery_whose_job_was_lost_is_applied_once_a_server_starts(
+    tmp_path: Path,
+) -> None:
+    """A server stored a delivery and answered, then died before its job ran: the next
+    server to start applies it (and a periodic sweep would, in a running one)."""
+    url, drop = await fresh_postgres_database()
+    database = Database.from_url(url)
+    try:
+        await upgrade(database.engine)
+        settings = Settings(data_dir=tmp_path, database_url=url)
+        async with open_services(settings, queue=InProcessQueue(), database=database) as services:
+            connection_id = await github_connection(services, "lost-job")
+        body = (GITHUB / "issues.opened.json").read_bytes()
+        async with database.transaction() as session:
+            session.add(
+                InboundWebhook(
+                    connection_id=connection_id, delivery_id="lost", body=body,
+                    headers={"x-github-event": "issues", "x-github-delivery": "lost",
+                             "content-type": "application/json"},
+                )
+            )  # fmt: skip
+        restarted = create_app(settings, database=database, queue=InProcessQueue())
+        async with restarted.router.lifespan_context(restarted):
+            for _ in range(100):  # bounded: 10 s
+                async with database.sessionmaker() as session:
+                    row = (await session.exec(select(InboundWebhook))).one()
+                if row.status != "queued":
+                    break
+                await asyncio.sleep(0.1)
+        assert row.status == "processed"
+        async with database.sessionmaker() as session:
+            keys = (await session.exec(select(WorkItem.key))).all()
+        assert keys == ["Codertocat/Hello-World#1"]
+    finally:
+        await database.engine.dispose()
+        await drop()

@@ -1,0 +1,238 @@
+"""Benchmark: a mixed read/write API load on PostgreSQL, from a second process on loopback.
+
+    python -m bench.load                          # 100k items, 60 s, 16 connections
+    python -m bench.load --items 20000 --seconds 10   # CI's smoke run
+
+A portfolio (bench.rollups' generator: 300 teams, their OKRs, epics, stories and sub-tasks)
+is loaded into a fresh database on the test server; ``okr-sync serve`` runs on it with its
+embedded defaults otherwise (no Redis: inbound webhooks are applied in the server process).
+A second process (``python -m bench.load generate``) keeps ``--concurrency`` requests in
+flight for ``--seconds``, each drawn at random (seeded) from this mix, and times each answer:
+
+    35%  GET /v1/rollups            the portfolio, or a division, for the period
+    25%  GET /v1/work-items         a team's items, 50 a page
+    10%  GET /v1/rollups/trend      a team's weeks
+    15%  POST/DELETE /v1/links      link an epic to a KR, or remove a link made before
+    15%  POST /hooks/{id}           a signed GitHub issues event, a new delivery each
+
+Any answer other than the expected status counts as an error, and so does a failed request.
+Target (issue 8): 300 requests per second with p99 under 250 ms on 2 cores, and no errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import ROOT, create_postgres_database, drop_postgres_database, free_port, machine
+from bench.rollups import PERIOD, TOKEN, Generator, compact, load
+from bench.webhooks import EXAMPLE, _server_env, percentile, wait_for
+from service.db import Database
+from service.migrate import upgrade
+
+SECRET = "bench-load-webhook-secret-0123456789"
+MIX = (("rollup", 35), ("work_items", 25), ("trend", 10), ("link", 15), ("hook", 15))
+EXPECTED = {"rollup": {200}, "work_items": {200}, "trend": {200}, "link": {201, 204},
+            "hook": {202}}  # fmt: skip
+
+
+# -- the load generator (a process of its own) -----------------------------------------------
+
+
+class Mix:
+    """What one simulated client sends next."""
+
+    def __init__(self, plan: dict[str, Any], seed: int, clients: int) -> None:
+        self.plan = plan
+        self.rng = random.Random(seed)
+        # Each client links its own epics, so no two make the same link (a 409).
+        self.epics = plan["epics"][seed::clients]
+        self.linked: set[tuple[str, str]] = set()
+        self.kinds = [kind for kind, weight in MIX for _ in range(weight)]
+        self.links: list[tuple[str, tuple[str, str]]] = []  # made, not removed yet
+        self.template = json.loads((EXAMPLE / "issues.opened.json").read_text())
+
+    def next(self) -> tuple[str, str, str, dict[str, Any]]:
+        """(kind, method, path, httpx keyword arguments)."""
+        kind = self.rng.choice(self.kinds)
+        period = PERIOD[0]
+        if kind == "rollup":
+            team = self.rng.choice([None, *self.plan["divisions"]])
+            params = {"period": period} | ({"team": team} if team else {})
+            return kind, "GET", "/v1/rollups", {"params": params}
+        if kind == "trend":
+            team = self.rng.choice(self.plan["teams"])
+            params = {"period": period, "team": team, "interval": "week"}
+            return kind, "GET", "/v1/rollups/trend", {"params": params}
+        if kind == "work_items":
+            team = self.rng.choice(self.plan["teams"])
+            return kind, "GET", "/v1/work-items", {"params": {"team": team, "limit": 50}}
+        if kind == "link":
+            if self.links and (len(self.links) > 5 or self.rng.random() < 0.5):
+                link_id, pair = self.links.pop(0)
+                self.linked.discard(pair)
+                return kind, "DELETE", f"/v1/links/{link_id}", {}
+            pair = (self.rng.choice(self.plan["krs"]), self.rng.choice(self.epics))
+            while pair in self.linked:
+                pair = (self.rng.choice(self.plan["krs"]), self.rng.choice(self.epics))
+            self.linked.add(pair)
+            body = {"key_result_id": pair[0], "work_item_id": pair[1]}
+            return kind, "POST", "/v1/links", {"json": body}
+        number = self.rng.randrange(10**9)
+        self.template["issue"]["id"] = number
+        self.template["issue"]["number"] = number
+        body = json.dumps(self.template).encode()
+        signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": str(uuid.uuid4()),
+                   "X-Hub-Signature-256": f"sha256={signature}",
+                   "Content-Type": "application/json"}  # fmt: skip
+        return (
+            kind,
+            "POST",
+            f"/hooks/{self.plan['connection']}",
+            {"content": body, "headers": headers},
+        )
+
+
+async def generate(base: str, seconds: float, concurrency: int, plan: dict[str, Any]) -> Any:
+    latencies: dict[str, list[float]] = {kind: [] for kind, _ in MIX}
+    errors: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
+        deadline = time.perf_counter() + seconds
+
+        async def client(seed: int) -> None:
+            mix = Mix(plan, seed, concurrency)
+            while time.perf_counter() < deadline:
+                kind, method, path, kwargs = mix.next()
+                started = time.perf_counter()
+                try:
+                    response = await c.request(method, path, **kwargs)
+                except httpx.HTTPError as exc:
+                    key = f"{kind}: {type(exc).__name__}"
+                    errors[key] = errors.get(key, 0) + 1
+                    continue
+                latencies[kind].append((time.perf_counter() - started) * 1000)
+                if response.status_code not in EXPECTED[kind]:
+                    key = f"{kind} {method}: {response.status_code}"
+                    errors[key] = errors.get(key, 0) + 1
+                elif method == "POST" and kind == "link":
+                    made = kwargs["json"]
+                    pair = (made["key_result_id"], made["work_item_id"])
+                    mix.links.append((response.json()["id"], pair))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client(n) for n in range(concurrency)))
+        took = time.perf_counter() - started
+    everything = [v for values in latencies.values() for v in values]
+
+    def summary(values: list[float]) -> dict[str, float]:
+        if not values:
+            return {"requests": 0}
+        return {"requests": len(values), "p50_ms": statistics.median(values),
+                "p95_ms": percentile(values, 0.95), "p99_ms": percentile(values, 0.99)}  # fmt: skip
+
+    return {
+        "seconds": took, "per_second": len(everything) / took, "errors": errors,
+        "all": summary(everything), "kinds": {k: summary(v) for k, v in latencies.items()},
+    }  # fmt: skip
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def run(items: int, seconds: float, concurrency: int) -> dict[str, Any]:
+    url, name = create_postgres_database()
+    try:
+        data = Generator(items, max(200, items // 50))
+        asyncio.run(upgrade(Database.from_url(url).engine))
+        asyncio.run(load(url, data))
+        plan_teams = [t[1] for t in data.teams if t[1].startswith("team-")]
+        divisions = [t[1] for t in data.teams if t[1].startswith("div-")]
+        epics = [str(row[0]) for row in data.work_items if row[4] == "epic" and row[2] != "BIG"]
+        krs = [str(kr) for kr in data.krs]
+        data.release()
+        asyncio.run(compact(url))
+        with tempfile.TemporaryDirectory() as data_dir:
+            port = free_port()
+            env = _server_env(url, data_dir, redis=False)
+            log = Path(data_dir) / "server.log"
+            server = subprocess.Popen(
+                [str(Path(sys.executable).parent / "okr-sync"), "serve", "--port", str(port)],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
+            )  # fmt: skip
+            base = f"http://127.0.0.1:{port}"
+            try:
+                wait_for(f"{base}/healthz", server)
+                made = httpx.post(
+                    f"{base}/v1/connections", headers={"Authorization": f"Bearer {TOKEN}"},
+                    json={"provider": "github", "name": "load", "config": {"repos": ["o/r"]},
+                          "credentials": {"token": "ghp_bench"}, "webhook_secret": SECRET},
+                )  # fmt: skip
+                made.raise_for_status()
+                plan = {"teams": plan_teams, "divisions": divisions, "epics": epics,
+                        "krs": krs, "connection": made.json()["id"]}  # fmt: skip
+                generator = subprocess.run(
+                    [sys.executable, "-m", "bench.load", "generate", base, str(seconds),
+                     str(concurrency), json.dumps(plan)],
+                    cwd=ROOT, check=True, capture_output=True, text=True,
+                )  # fmt: skip
+                result: dict[str, Any] = json.loads(generator.stdout)
+                return result
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+                # What the server logged at ERROR, to show with any errors counted.
+                errors = [line for line in log.read_text().splitlines() if '"ERROR"' in line]
+                for line in errors[:3]:
+                    print(line, file=sys.stderr)
+    finally:
+        drop_postgres_database(name)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["generate"]:
+        base, seconds, concurrency, plan = sys.argv[2:6]
+        print(json.dumps(asyncio.run(generate(base, float(seconds), int(concurrency),
+                                              json.loads(plan)))))  # fmt: skip
+        return
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    r = run(args.items, args.seconds, args.concurrency)
+    print(f"machine: {machine()}; {args.items:,} items, {args.concurrency} connections, "
+          f"{r['seconds']:.0f} s")  # fmt: skip
+    print("| requests | per second | p50 ms | p95 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|")
+    for kind, s in [("all", r["all"]), *r["kinds"].items()]:
+        if not s["requests"]:
+            continue
+        rate = s["requests"] / r["seconds"]
+        print(f"| {kind} | {rate:.0f} | {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | "
+              f"{s['p99_ms']:.1f} |")  # fmt: skip
+    print(f"errors: {r['errors'] or 'none'}")
+    if r["errors"]:
+        raise SystemExit("the load met errors")
+
+
+if __name__ == "__main__":
+    main()
