@@ -187,9 +187,11 @@ def run(items: int, seconds: float, concurrency: int) -> dict[str, Any]:
                 made.raise_for_status()
                 plan = {"teams": plan_teams, "divisions": divisions, "epics": epics,
                         "krs": krs, "connection": made.json()["id"]}  # fmt: skip
+                plan_file = Path(data_dir) / "plan.json"  # too long for a command line
+                plan_file.write_text(json.dumps(plan))
                 generator = subprocess.run(
                     [sys.executable, "-m", "bench.load", "generate", base, str(seconds),
-                     str(concurrency), json.dumps(plan)],
+                     str(concurrency), str(plan_file)],
                     cwd=ROOT, check=True, capture_output=True, text=True,
                 )  # fmt: skip
                 result: dict[str, Any] = json.loads(generator.stdout)
@@ -208,8 +210,8 @@ def run(items: int, seconds: float, concurrency: int) -> dict[str, Any]:
 def main() -> None:
     if sys.argv[1:2] == ["generate"]:
         base, seconds, concurrency, plan = sys.argv[2:6]
-        print(json.dumps(asyncio.run(generate(base, float(seconds), int(concurrency),
-                                              json.loads(plan)))))  # fmt: skip
+        plan_data = json.loads(Path(plan).read_text())
+        print(json.dumps(asyncio.run(generate(base, float(seconds), int(concurrency), plan_data))))
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -52,3 +52,17 @@ class TestReadme:
         assert "a period must end after it starts" in out
         assert '"type":"/problems/forbidden"' in out  # the read token may not write
         assert '"type":"/problems/internal-error"' not in out
+
+
+def test_every_test_the_reliability_guide_cites_exists() -> None:
+    """docs/reliability.md names the test behind each guarantee: each must still be there."""
+    guide = (ROOT / "docs" / "reliability.md").read_text()
+    sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("*.py"))
+    for path in set(re.findall(r"`(tests/[\w/]+\.py)", guide)):
+        assert (ROOT / path).exists(), path
+    cited = set(re.findall(r"(?<![/\w])(test_\w+)\b(?!\.py)", guide))
+    missing = sorted(name for name in cited if f"def {name}(" not in sources and
+                     f"class {name}" not in sources)  # fmt: skip
+    assert not missing, f"docs/reliability.md cites tests that do not exist: {missing}"
+    for name in set(re.findall(r"::(Test\w+)", guide)):
+        assert f"class {name}" in sources, name
