@@ -184,6 +184,16 @@ async def _connection(admin: httpx.AsyncClient, provider: Provider, url: str) ->
     return str((await factories.created(admin.post("/v1/connections", json=body)))["id"])
 
 
+async def _drawn(
+    admin: httpx.AsyncClient, provider_url: str, name: str, data: st.DataObject
+) -> tuple[Provider, str, bytes, dict[str, str]]:
+    """A new connection of the provider, and a delivery for it, signed as the provider signs."""
+    provider = PROVIDERS[name]
+    connection_id = await _connection(admin, provider, provider_url)
+    body, path = data.draw(deliveries(provider))
+    return provider, connection_id, body, provider.headers(body, uuid.uuid4().hex, path)
+
+
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -200,15 +210,12 @@ class TestWebhookFuzz:
         self, admin: httpx.AsyncClient, anonymous: httpx.AsyncClient, database: Database,
         provider_url: str, name: str, data: st.DataObject,
     ) -> None:  # fmt: skip
-        provider = PROVIDERS[name]
-        connection_id = await _connection(admin, provider, provider_url)
-        body, path = data.draw(deliveries(provider))
-        delivery = uuid.uuid4().hex
+        provider, connection_id, body, headers = await _drawn(admin, provider_url, name, data)
         before = await _counts(database)
         response = await anonymous.post(
             f"/hooks/{connection_id}",
             content=body,
-            headers=provider.headers(body, delivery, path) | {"Content-Type": "application/json"},
+            headers=headers | {"Content-Type": "application/json"},
         )
         _assert_refusal_is_a_problem(response)
         if response.status_code >= 400:
@@ -222,10 +229,7 @@ class TestWebhookFuzz:
         self, admin: httpx.AsyncClient, anonymous: httpx.AsyncClient, database: Database,
         provider_url: str, name: str, data: st.DataObject,
     ) -> None:  # fmt: skip
-        provider = PROVIDERS[name]
-        connection_id = await _connection(admin, provider, provider_url)
-        body, path = data.draw(deliveries(provider))
-        headers = provider.headers(body, uuid.uuid4().hex, path)
+        provider, connection_id, body, headers = await _drawn(admin, provider_url, name, data)
         good = headers[provider.signature_header]
         bad = data.draw(
             st.one_of(
