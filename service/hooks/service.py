@@ -59,9 +59,11 @@ async def _connector(
 
 
 def _parsed(connector: Connector[Any, Any], request: WebhookRequest) -> WebhookEvent:
+    # Parsing reads only the signed payload, so any of these means a payload of the wrong
+    # shape (a list where an object belongs, say), which the fuzz tests send: a 422.
     try:
         return connector.parse_webhook(request)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise InvalidInput(f"not an event this connection understands: {exc}") from None
 
 

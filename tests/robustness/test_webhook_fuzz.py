@@ -321,3 +321,30 @@ async def test_a_huge_body_is_refused_before_it_is_read_whole(
     _assert_refusal_is_a_problem(response)
     assert response.status_code == 413
     assert await _counts(database) == before
+
+
+@pytest.mark.parametrize(
+    ("place", "value"),
+    [(("issue", "milestone"), [1]), (("issue", "labels"), "ops"), (("issue",), 7)],
+    ids=["milestone-a-list", "labels-a-string", "issue-a-number"],
+)
+async def test_a_signed_github_event_of_the_wrong_shape_is_a_422(
+    admin: httpx.AsyncClient, anonymous: httpx.AsyncClient, database: Database,
+    provider_url: str, place: tuple[str, ...], value: Any,
+) -> None:  # fmt: skip
+    # Found by the fuzz test above: the milestone as a list was a 500.
+    connection_id = await _connection(admin, GITHUB, provider_url)
+    path = next(p for p in GITHUB.payloads if p.name == "issues.opened.json")
+    payload = json.loads(path.read_text())
+    parent = payload
+    for step in place[:-1]:
+        parent = parent[step]
+    parent[place[-1]] = value
+    body = json.dumps(payload).encode()
+    before = await _counts(database)
+    response = await anonymous.post(
+        f"/hooks/{connection_id}", content=body, headers=GITHUB.headers(body, "shape", path)
+    )
+    _assert_refusal_is_a_problem(response)
+    assert response.status_code == 422
+    assert await _counts(database) == before
