@@ -19,7 +19,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,9 +157,18 @@ class SyncEngine:
         self, run: SyncRun, connection: Connection, connector: Connector[Any, Any]
     ) -> None:
         cursor = run.checkpoint if run.checkpoint is not None else run.start_cursor
+        await self._commit_each(run, connection, connector, connector.fetch(cursor))
+
+    async def _commit_each(
+        self,
+        run: SyncRun,
+        connection: Connection,
+        connector: Connector[Any, Any],
+        pages: AsyncGenerator[Page, None],
+    ) -> None:
         # aclosing: a page that fails to commit stops the connector's fetch there and then.
-        async with contextlib.aclosing(connector.fetch(cursor)) as pages:
-            async for page in pages:
+        async with contextlib.aclosing(pages) as opened:
+            async for page in opened:
                 await self._commit(run, connection, connector, page)
 
     async def _recheck_unseen(
@@ -169,11 +178,8 @@ class SyncEngine:
         back: a fetch whose pages shifted under a concurrent change may have passed one."""
         async with self.services.unit_of_work() as session:
             unseen = await repository.unseen_external_ids(session, connection.id, run.id)
-        if not unseen:
-            return
-        async with contextlib.aclosing(connector.recheck(unseen)) as pages:
-            async for page in pages:
-                await self._commit(run, connection, connector, page)
+        if unseen:
+            await self._commit_each(run, connection, connector, connector.recheck(unseen))
 
     async def _commit(
         self, run: SyncRun, connection: Connection, connector: Connector[Any, Any], page: Page
