@@ -24,18 +24,15 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def _declared(route: APIRoute) -> set[str]:
-    # Walked each time (a few dependants, microseconds): routes are not hashable.
-    return _query_names(route.dependant)
-
-
 async def known_query_only(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or route.path in OPEN_PATHS:
         return
-    unknown = sorted(set(request.query_params) - _declared(route))
+    # Walked each request (a few dependants, microseconds): routes are not hashable.
+    declared = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - declared)
     if unknown:
-        allowed = ", ".join(sorted(_declared(route))) or "none"
+        allowed = ", ".join(sorted(declared)) or "none"
         raise InvalidInput(
             f"unknown query parameter {unknown[0]!r} (this operation takes: {allowed})",
             errors=[{"loc": ["query", name], "msg": "unknown parameter"} for name in unknown],

@@ -96,9 +96,7 @@ _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def _iso_day(value: Any) -> Any:
     # pydantic would also take a number, or a string of digits, as seconds since 1970.
-    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
-        raise ValueError("a day is written YYYY-MM-DD")
-    if not isinstance(value, str | date):
+    if not (isinstance(value, date) or isinstance(value, str) and _ISO_DAY.fullmatch(value)):
         raise ValueError("a day is written YYYY-MM-DD")
     return value
 
