@@ -5,6 +5,7 @@ provider stores, with no duplicates."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -56,21 +57,17 @@ def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @contextmanager
-def jira_cloud() -> Iterator[tuple[Any, dict[str, Any]]]:
-    site = jira.JiraSite(cloud=True)
+def jira_site(cloud: bool) -> Iterator[tuple[Any, dict[str, Any]]]:
+    site = jira.JiraSite(cloud=cloud)
     jira.populate(site, 600)
+    if cloud:
+        scope = {"jql": "project = PAY"}
+        credentials = {"email": jira.EMAIL, "api_token": jira.API_TOKEN}
+    else:
+        scope, credentials = {}, {"token": jira.PAT}
     with jira.serve(site) as url:
-        yield site, {"provider": "jira", "config": {"url": url, "jql": "project = PAY"},
-                     "credentials": {"email": jira.EMAIL, "api_token": jira.API_TOKEN}}  # fmt: skip
-
-
-@contextmanager
-def jira_datacenter() -> Iterator[tuple[Any, dict[str, Any]]]:
-    site = jira.JiraSite(cloud=False)
-    jira.populate(site, 600)
-    with jira.serve(site) as url:
-        yield site, {"provider": "jira", "config": {"url": url},
-                     "credentials": {"token": jira.PAT}}  # fmt: skip
+        yield site, {"provider": "jira", "config": {"url": url} | scope,
+                     "credentials": credentials}  # fmt: skip
 
 
 @contextmanager
@@ -93,7 +90,8 @@ def linear_workspace() -> Iterator[tuple[Any, dict[str, Any]]]:
 
 
 PROVIDERS: dict[str, Callable[[], Any]] = {
-    "jira-cloud": jira_cloud, "jira-datacenter": jira_datacenter,
+    "jira-cloud": functools.partial(jira_site, cloud=True),
+    "jira-datacenter": functools.partial(jira_site, cloud=False),
     "github": github_issues, "linear": linear_workspace,
 }  # fmt: skip
 

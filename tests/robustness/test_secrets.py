@@ -81,37 +81,21 @@ async def test_no_secret_is_answered_or_logged(
         site.fail(6, (429, {"Retry-After": "0"}))
         site.fail(8, (503, {}))
         site.fail(10, "reset")
-        made = await factories.created(
-            admin.post(
-                "/v1/connections",
-                json={
-                    "provider": "jira",
-                    "name": "jira",
-                    "config": {"url": jira_url},
-                    "credentials": {"email": EMAIL, "api_token": API_TOKEN},
-                    "webhook_secret": HOOK_SECRET,
-                },
-            )  # fmt: skip
-        )
-        connection = made["id"]
+
+        async def jira_connection(name: str, api_token: str, **extra: Any) -> str:
+            body = {"provider": "jira", "name": name, "config": {"url": jira_url},
+                    "credentials": {"email": EMAIL, "api_token": api_token}} | extra  # fmt: skip
+            return str((await factories.created(admin.post("/v1/connections", json=body)))["id"])
+
+        connection = await jira_connection("jira", API_TOKEN, webhook_secret=HOOK_SECRET)
         assert (await call("POST", f"/v1/connections/{connection}/check")).json()["ok"]
         run = await sync(admin, connection, "full")
         assert run["status"] == "succeeded", run["error"]
         assert run["fetched"] == len(site.issues)
 
-        wrong = await factories.created(
-            admin.post(
-                "/v1/connections",
-                json={
-                    "provider": "jira",
-                    "name": "wrong",
-                    "config": {"url": jira_url},
-                    "credentials": {"email": EMAIL, "api_token": WRONG_TOKEN},
-                },
-            )  # fmt: skip
-        )
-        assert not (await call("POST", f"/v1/connections/{wrong['id']}/check")).json()["ok"]
-        failed = await sync(admin, wrong["id"], "full")
+        wrong = await jira_connection("wrong", WRONG_TOKEN)
+        assert not (await call("POST", f"/v1/connections/{wrong}/check")).json()["ok"]
+        failed = await sync(admin, wrong, "full")
         assert failed["status"] == "failed"
 
         body = (
@@ -140,7 +124,7 @@ async def test_no_secret_is_answered_or_logged(
         assert receiver.received, "the test event was not delivered"
 
         for url in (
-            "/v1/connections", f"/v1/connections/{connection}", f"/v1/connections/{wrong['id']}",
+            "/v1/connections", f"/v1/connections/{connection}", f"/v1/connections/{wrong}",
             f"/v1/connections/{connection}/sync-runs", f"/v1/sync-runs/{run['id']}",
             f"/v1/sync-runs/{failed['id']}", "/v1/webhook-endpoints",
             f"/v1/webhook-endpoints/{endpoint['id']}",

@@ -105,6 +105,13 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+def _holder(document: Any, place: tuple[Any, ...]) -> Any:
+    """The object or list holding the value at ``place``."""
+    for step in place[:-1]:
+        document = document[step]
+    return document
+
+
 @st.composite
 def mangled(draw: st.DrawFn, payload: Any) -> Any:
     """The payload with one place replaced by any JSON value, or removed; or other JSON."""
@@ -115,9 +122,7 @@ def mangled(draw: st.DrawFn, payload: Any) -> Any:
     if not place:
         return draw(json_values)
     document = json.loads(json.dumps(payload))
-    parent = document
-    for step in place[:-1]:
-        parent = parent[step]
+    parent = _holder(document, place)
     if how == "remove":
         del parent[place[-1]]
     else:
@@ -336,10 +341,7 @@ async def test_a_signed_github_event_of_the_wrong_shape_is_a_422(
     connection_id = await _connection(admin, GITHUB, provider_url)
     path = next(p for p in GITHUB.payloads if p.name == "issues.opened.json")
     payload = json.loads(path.read_text())
-    parent = payload
-    for step in place[:-1]:
-        parent = parent[step]
-    parent[place[-1]] = value
+    _holder(payload, place)[place[-1]] = value
     body = json.dumps(payload).encode()
     before = await _counts(database)
     response = await anonymous.post(
