@@ -9,7 +9,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -251,58 +251,61 @@ class TestJira:
 
 @pytest.mark.postgres
 async def test_workers_applying_batches_of_several_connections_do_not_deadlock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_database: tuple[Database, Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each connection's items are written under that connection's lock; two workers whose
     batches name two connections in opposite orders must not wait on each other for ever
     (PostgreSQL would break the cycle by failing one of them)."""
+    database, settings = own_database
+    async with open_services(settings, queue=InProcessQueue(), database=database) as services:
+        first, second = [await github_connection(services, name) for name in ("hooks-a", "hooks-b")]
+        body = (GITHUB / "issues.opened.json").read_bytes()
+        headers = {"x-github-event": "issues", "content-type": "application/json"}
+        async with database.transaction() as session:
+            # Received in this order: a worker taking two gets (first, second), the
+            # next worker (second, first).
+            for n, connection_id in enumerate((first, second, second, first)):
+                session.add(
+                    InboundWebhook(
+                        connection_id=connection_id, delivery_id=f"d{n}", body=body,
+                        headers=headers | {"x-github-delivery": f"d{n}"},
+                        received_at=datetime(2026, 12, 1, 9, n, tzinfo=UTC),
+                    )
+                )  # fmt: skip
+        monkeypatch.setattr(hooks, "BATCH", 2)
+        stored_once = asyncio.Event()
+        real_store = store.store_items
+
+        async def slow_store(*args: Any, **kwargs: Any) -> dict[str, int]:
+            counts = await real_store(*args, **kwargs)
+            stored_once.set()
+            await asyncio.sleep(0.3)  # hold this connection's lock a while
+            return counts
+
+        monkeypatch.setattr(store, "store_items", slow_store)
+
+        async def late() -> int:
+            await stored_once.wait()  # the first worker holds its batch and a lock
+            return await hooks.process(services)
+
+        done = await asyncio.wait_for(asyncio.gather(hooks.process(services), late()), timeout=20)
+        assert sum(done) == 4  # every delivery applied once, by one worker or the other
+        async with database.sessionmaker() as session:
+            statuses = (await session.exec(select(InboundWebhook.status))).all()
+            assert sorted(statuses) == ["processed"] * 4
+            live = (await session.exec(select(WorkItem.connection_id))).all()
+            assert sorted(live) == sorted([first, second])
+
+
+@pytest.fixture
+async def own_database(tmp_path: Path) -> AsyncIterator[tuple[Database, Settings]]:
+    """A fresh, migrated PostgreSQL database of the test's own, not the shared rolled-back
+    connection: jobs here run at once on connections of their own."""
     url, drop = await fresh_postgres_database()
     database = Database.from_url(url)
     try:
         await upgrade(database.engine)
-        settings = Settings(data_dir=tmp_path, database_url=url)
-        async with open_services(settings, queue=InProcessQueue(), database=database) as services:
-            first, second = [
-                await github_connection(services, name) for name in ("hooks-a", "hooks-b")
-            ]
-            body = (GITHUB / "issues.opened.json").read_bytes()
-            headers = {"x-github-event": "issues", "content-type": "application/json"}
-            async with database.transaction() as session:
-                # Received in this order: a worker taking two gets (first, second), the
-                # next worker (second, first).
-                for n, connection_id in enumerate((first, second, second, first)):
-                    session.add(
-                        InboundWebhook(
-                            connection_id=connection_id, delivery_id=f"d{n}", body=body,
-                            headers=headers | {"x-github-delivery": f"d{n}"},
-                            received_at=datetime(2026, 12, 1, 9, n, tzinfo=UTC),
-                        )
-                    )  # fmt: skip
-            monkeypatch.setattr(hooks, "BATCH", 2)
-            stored_once = asyncio.Event()
-            real_store = store.store_items
-
-            async def slow_store(*args: Any, **kwargs: Any) -> dict[str, int]:
-                counts = await real_store(*args, **kwargs)
-                stored_once.set()
-                await asyncio.sleep(0.3)  # hold this connection's lock a while
-                return counts
-
-            monkeypatch.setattr(store, "store_items", slow_store)
-
-            async def late() -> int:
-                await stored_once.wait()  # the first worker holds its batch and a lock
-                return await hooks.process(services)
-
-            done = await asyncio.wait_for(
-                asyncio.gather(hooks.process(services), late()), timeout=20
-            )
-            assert sum(done) == 4  # every delivery applied once, by one worker or the other
-            async with database.sessionmaker() as session:
-                statuses = (await session.exec(select(InboundWebhook.status))).all()
-                assert sorted(statuses) == ["processed"] * 4
-                live = (await session.exec(select(WorkItem.connection_id))).all()
-                assert sorted(live) == sorted([first, second])
+        yield database, Settings(data_dir=tmp_path, database_url=url)
     finally:
         await database.dispose()
         await drop()
@@ -320,39 +323,33 @@ async def github_connection(services: Services, name: str) -> uuid.UUID:
         return made.id
 
 
+@pytest.mark.postgres
 async def test_a_delivery_whose_job_was_lost_is_applied_once_a_server_starts(
-    tmp_path: Path,
+    own_database: tuple[Database, Settings],
 ) -> None:
     """A server stored a delivery and answered, then died before its job ran: the next
     server to start applies it (and a periodic sweep would, in a running one)."""
-    url, drop = await fresh_postgres_database()
-    database = Database.from_url(url)
-    try:
-        await upgrade(database.engine)
-        settings = Settings(data_dir=tmp_path, database_url=url)
-        async with open_services(settings, queue=InProcessQueue(), database=database) as services:
-            connection_id = await github_connection(services, "lost-job")
-        body = (GITHUB / "issues.opened.json").read_bytes()
-        async with database.transaction() as session:
-            session.add(
-                InboundWebhook(
-                    connection_id=connection_id, delivery_id="lost", body=body,
-                    headers={"x-github-event": "issues", "x-github-delivery": "lost",
-                             "content-type": "application/json"},
-                )
-            )  # fmt: skip
-        restarted = create_app(settings, database=database, queue=InProcessQueue())
-        async with restarted.router.lifespan_context(restarted):
-            for _ in range(100):  # bounded: 10 s
-                async with database.sessionmaker() as session:
-                    row = (await session.exec(select(InboundWebhook))).one()
-                if row.status != "queued":
-                    break
-                await asyncio.sleep(0.1)
-        assert row.status == "processed"
-        async with database.sessionmaker() as session:
-            keys = (await session.exec(select(WorkItem.key))).all()
-        assert keys == ["Codertocat/Hello-World#1"]
-    finally:
-        await database.engine.dispose()
-        await drop()
+    database, settings = own_database
+    async with open_services(settings, queue=InProcessQueue(), database=database) as services:
+        connection_id = await github_connection(services, "lost-job")
+    body = (GITHUB / "issues.opened.json").read_bytes()
+    async with database.transaction() as session:
+        session.add(
+            InboundWebhook(
+                connection_id=connection_id, delivery_id="lost", body=body,
+                headers={"x-github-event": "issues", "x-github-delivery": "lost",
+                         "content-type": "application/json"},
+            )
+        )  # fmt: skip
+    restarted = create_app(settings, database=database, queue=InProcessQueue())
+    async with restarted.router.lifespan_context(restarted):
+        for _ in range(100):  # bounded: 10 s
+            async with database.sessionmaker() as session:
+                row = (await session.exec(select(InboundWebhook))).one()
+            if row.status != "queued":
+                break
+            await asyncio.sleep(0.1)
+    assert row.status == "processed"
+    async with database.sessionmaker() as session:
+        keys = (await session.exec(select(WorkItem.key))).all()
+    assert keys == ["Codertocat/Hello-World#1"]
