@@ -38,9 +38,9 @@ from typing import Any
 
 import httpx
 
-from bench.common import ROOT, create_postgres_database, drop_postgres_database, free_port, machine
+from bench.common import ROOT, create_postgres_database, drop_postgres_database, machine
 from bench.rollups import PERIOD, TOKEN, Generator, compact, load
-from bench.webhooks import EXAMPLE, _server_env, percentile, wait_for
+from bench.webhooks import EXAMPLE, percentile, serving
 from service.db import Database
 from service.migrate import upgrade
 
@@ -169,36 +169,27 @@ def run(items: int, seconds: float, concurrency: int) -> dict[str, Any]:
         data.release()
         asyncio.run(compact(url))
         with tempfile.TemporaryDirectory() as data_dir:
-            port = free_port()
-            env = _server_env(url, data_dir, redis=False)
             log = Path(data_dir) / "server.log"
-            server = subprocess.Popen(
-                [str(Path(sys.executable).parent / "okr-sync"), "serve", "--port", str(port)],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
-            )  # fmt: skip
-            base = f"http://127.0.0.1:{port}"
             try:
-                wait_for(f"{base}/healthz", server)
-                made = httpx.post(
-                    f"{base}/v1/connections", headers={"Authorization": f"Bearer {TOKEN}"},
-                    json={"provider": "github", "name": "load", "config": {"repos": ["o/r"]},
-                          "credentials": {"token": "ghp_bench"}, "webhook_secret": SECRET},
-                )  # fmt: skip
-                made.raise_for_status()
-                plan = {"teams": plan_teams, "divisions": divisions, "epics": epics,
-                        "krs": krs, "connection": made.json()["id"]}  # fmt: skip
-                plan_file = Path(data_dir) / "plan.json"  # too long for a command line
-                plan_file.write_text(json.dumps(plan))
-                generator = subprocess.run(
-                    [sys.executable, "-m", "bench.load", "generate", base, str(seconds),
-                     str(concurrency), str(plan_file)],
-                    cwd=ROOT, check=True, capture_output=True, text=True,
-                )  # fmt: skip
-                result: dict[str, Any] = json.loads(generator.stdout)
-                return result
+                with (
+                    log.open("w") as stderr,
+                    serving(url, data_dir, redis=False, secret=SECRET, stderr=stderr) as (
+                        base,
+                        connection_id,
+                    ),
+                ):
+                    plan = {"teams": plan_teams, "divisions": divisions, "epics": epics,
+                            "krs": krs, "connection": connection_id}  # fmt: skip
+                    plan_file = Path(data_dir) / "plan.json"  # too long for a command line
+                    plan_file.write_text(json.dumps(plan))
+                    generator = subprocess.run(
+                        [sys.executable, "-m", "bench.load", "generate", base, str(seconds),
+                         str(concurrency), str(plan_file)],
+                        cwd=ROOT, check=True, capture_output=True, text=True,
+                    )  # fmt: skip
+                    result: dict[str, Any] = json.loads(generator.stdout)
+                    return result
             finally:
-                server.terminate()
-                server.wait(timeout=30)
                 # What the server logged at ERROR, to show with any errors counted.
                 errors = [line for line in log.read_text().splitlines() if '"ERROR"' in line]
                 for line in errors[:3]:

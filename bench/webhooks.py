@@ -29,8 +29,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -128,14 +130,17 @@ def _server_env(database_url: str, data_dir: str, redis: bool) -> dict[str, str]
     return env
 
 
-def inbound(
-    database_url: str, data_dir: str, redis: bool, requests: int, concurrency: int
-) -> dict[str, Any]:
+@contextmanager
+def serving(
+    database_url: str, data_dir: str, *, redis: bool, secret: str, stderr: IO[str] | int
+) -> Iterator[tuple[str, str]]:
+    """``okr-sync serve`` on a free port, with a GitHub connection whose webhooks are signed
+    with ``secret``: its base URL and the connection's id, until the block ends."""
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "okr-sync"), "serve", "--port", str(port)],
         cwd=ROOT, env=_server_env(database_url, data_dir, redis),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=stderr,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -143,20 +148,30 @@ def inbound(
         made = httpx.post(
             f"{base}/v1/connections",
             headers={"Authorization": f"Bearer {TOKEN}"},
-            json={"provider": "github", "name": "bench", "config": {"repos": ["octo/hello"]},
-                  "credentials": {"token": "ghp_bench"}, "webhook_secret": SECRET},
+            json={"provider": "github", "name": "hooks", "config": {"repos": ["octo/hello"]},
+                  "credentials": {"token": "ghp_bench"}, "webhook_secret": secret},
         )  # fmt: skip
         made.raise_for_status()
-        url = f"{base}/hooks/{made.json()['id']}"
+        yield base, made.json()["id"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def inbound(
+    database_url: str, data_dir: str, redis: bool, requests: int, concurrency: int
+) -> dict[str, Any]:
+    with serving(database_url, data_dir, redis=redis, secret=SECRET, stderr=subprocess.DEVNULL) as (
+        base,
+        connection_id,
+    ):
         load = subprocess.run(
-            [sys.executable, "-m", "bench.webhooks", "load", url, str(requests), str(concurrency)],
+            [sys.executable, "-m", "bench.webhooks", "load", f"{base}/hooks/{connection_id}",
+             str(requests), str(concurrency)],
             cwd=ROOT, check=True, capture_output=True, text=True,
         )  # fmt: skip
         result: dict[str, Any] = json.loads(load.stdout)
         return result
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 RECEIVER = """
