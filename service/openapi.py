@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from service.errors import PROBLEM_MEDIA_TYPE
 
@@ -100,21 +99,12 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Serve the document above at ``/openapi.json``, built once."""
+    """Serve FastAPI's own document with the problems above added, built once."""
+    build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    openapi_version=app.openapi_version,
-                    description=app.description,
-                    routes=app.routes,
-                    tags=app.openapi_tags,
-                    servers=app.servers,
-                )
-            )
+            app.openapi_schema = document_problems(build())
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
