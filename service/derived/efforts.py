@@ -13,9 +13,28 @@ from service.db import chunks
 from service.models import EffectiveLink, KeyResult, KeyResultEffort, WorkItem
 from service.models.base import table_of
 
+# The key space of the per-KR lock (see _take_turns).
+KEY_RESULT_LOCK = 0x6F6B726B  # "okrk"
+_KEY_RESULT_LOCKS = sa.text(
+    # The sort is fenced off (OFFSET 0) so that the locks are taken in its order.
+    "SELECT count(pg_advisory_xact_lock(:space, hashtext(k::text)))"
+    " FROM (SELECT k FROM unnest(CAST(:ids AS uuid[])) AS k ORDER BY k OFFSET 0) AS sorted"
+)
+
+
+async def _take_turns(session: AsyncSession, key_result_ids: Collection[uuid.UUID]) -> None:
+    """Writers of these KRs' rows take turns, each taking the KRs in one order. Two writers
+    inserting rows for KRs that had none would otherwise each wait on the other's new row
+    (a deadlock on PostgreSQL); a DELETE locks only rows that exist."""
+    if session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection()
+        ids = sorted(key_result_ids)
+        await connection.execute(_KEY_RESULT_LOCKS, {"space": KEY_RESULT_LOCK, "ids": ids})
+
 
 async def recompute(session: AsyncSession, key_result_ids: Collection[uuid.UUID]) -> None:
     """Replace the stored effort of these KRs with a fresh aggregate over their leaves."""
+    await _take_turns(session, key_result_ids)
     stored = table_of(KeyResultEffort)
     done = col(WorkItem.status_category) == "done"
     share = col(EffectiveLink.share)

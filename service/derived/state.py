@@ -137,6 +137,30 @@ async def _ancestors(session: AsyncSession, nodes: dict[uuid.UUID, Node]) -> dic
 
 Pairs = tuple[tuple[uuid.UUID, float], ...]
 
+# The key space of the per-item locks of link changes (see take_tree_turn).
+TREE_LOCK = 0x6F6B7274  # "okrt"
+_TREE_LOCKS = sa.text(
+    "WITH RECURSIVE up(id, parent_id) AS ("
+    " SELECT id, parent_id FROM work_items WHERE id = :item"
+    " UNION SELECT w.id, w.parent_id FROM work_items w JOIN up ON w.id = up.parent_id)"
+    # The sort is fenced off (OFFSET 0) so that the locks are taken in its order.
+    " SELECT count(pg_advisory_xact_lock(:space, hashtext(id::text)))"
+    " FROM (SELECT id FROM up ORDER BY id OFFSET 0) AS sorted"
+)
+
+
+async def take_tree_turn(session: AsyncSession, item_id: uuid.UUID) -> None:
+    """Writers of the derived state below one item take turns with the others in its tree
+    until their transactions end: a change to an item rewrites its subtree, which another
+    item's subtree can overlap only if the two share a root. On PostgreSQL, advisory locks
+    on the item and its ancestors, taken in one order (two items of a tree share at least
+    its root's; a cycle in provider data is locked whole). The caller holds the connection's
+    lock, shared at least, so no sync moves the item meanwhile. SQLite's writers take turns
+    anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection()
+        await connection.execute(_TREE_LOCKS, {"item": item_id, "space": TREE_LOCK})
+
 
 async def _by_item(
     session: AsyncSession, columns: tuple[Any, Any, Any], ids: Iterable[uuid.UUID]

@@ -1,7 +1,8 @@
 """Manual links from work items to key results. Every change brings the derived state of the
-item and of everything below it up to date in the same transaction, taking its turn with the
-other writers of the item's connection (syncs, webhooks, other link changes): two of them
-rewriting one subtree's derived rows at once deadlocked on PostgreSQL under load."""
+item and of everything below it up to date in the same transaction. It waits for the writers
+of the item's connection (syncs, webhooks) and takes its turn with the other link changes in
+the item's tree: two rewriting one subtree's derived rows at once deadlocked on PostgreSQL.
+Link changes in other trees run beside it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ from service.sync import repository
 from service.work_items import service as work_items
 
 
+async def _take_turns(session: AsyncSession, item: WorkItem) -> None:
+    await repository.take_turns(session, item.connection_id, shared=True)
+    await derived.take_tree_turn(session, item.id)
+
+
 def out(link: Link, work_item_key: str) -> LinkOut:
     return LinkOut.model_validate({**link.model_dump(), "work_item_key": work_item_key})
 
@@ -29,7 +35,7 @@ async def create(*, session: AsyncSession, data: LinkCreate) -> LinkOut:
     if await session.get(KeyResult, data.key_result_id) is None:
         raise InvalidInput.at("key_result_id", f"no key result {data.key_result_id}")
     item = await work_items.from_body(session, data.work_item_id, data.work_item_key)
-    await repository.take_turns(session, item.connection_id)
+    await _take_turns(session, item)
     existing = (
         await session.exec(
             select(Link).where(
@@ -76,7 +82,7 @@ async def delete(*, session: AsyncSession, link_id: uuid.UUID) -> None:
     item_id = link.work_item_id
     item = await session.get(WorkItem, item_id)
     if item is not None:
-        await repository.take_turns(session, item.connection_id)
+        await _take_turns(session, item)
     await session.delete(link)
     await session.flush()
     # A link rule may link the item to that KR now the manual link is gone.

@@ -234,16 +234,21 @@ def _sqlite_rows(rows: Sequence[dict[str, Any]], dialect: Any) -> list[tuple[Any
     ]
 
 
-async def take_turns(session: AsyncSession, connection_id: uuid.UUID) -> None:
+async def take_turns(
+    session: AsyncSession, connection_id: uuid.UUID, *, shared: bool = False
+) -> None:
     """Writers of one connection's items take turns until their transactions end.
 
     A writer reads what is stored, then writes rows under the ids it found or made; another
     writer inserting the same new item in between would leave this one's ids (and parent
     ids) pointing at nothing. A sync page and a webhook batch of one connection can meet so.
     SQLite's writers take turns already (BEGIN IMMEDIATE); on PostgreSQL, a transaction-scoped
-    advisory lock on the connection."""
+    advisory lock on the connection. ``shared``: for writers that change no items, only
+    what is derived from them (link changes), which may run beside each other but not beside
+    a writer of the items; they take their own turns per item tree (``derived.state``)."""
     if session.get_bind().dialect.name == "postgresql":
-        lock = sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:connection))")
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        lock = sa.text(f"SELECT {function}(:space, hashtext(:connection))")
         connection = await session.connection()
         await connection.execute(
             lock, {"space": ITEM_WRITERS_LOCK, "connection": str(connection_id)}

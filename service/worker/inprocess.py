@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from service import telemetry
-from service.worker.jobs import COALESCED, JOBS, MAX_TRIES
+from service.worker.jobs import COALESCED, JOBS, MAX_TRIES, SPACING
 from service.worker.retry import RetryLater
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class InProcessQueue:
         # Coalesced jobs running now, and those asked for again meanwhile.
         self._running: set[str] = set()
         self._again: set[str] = set()
+        self._started: dict[str, float] = {}  # when each coalesced job last started
 
     def bind(self, services: Services) -> None:
         self.services = services
@@ -55,10 +57,16 @@ class InProcessQueue:
         task.add_done_callback(self._tasks.discard)
 
     async def _coalesced(self, job: str) -> None:
-        """Run ``job``, and once more if it was asked for while it ran."""
+        """Run ``job``, and once more if it was asked for while it ran or waited its turn
+        (``SPACING``)."""
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                wait = self._started.get(job, -math.inf) + SPACING.get(job, 0.0) - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 self._again.discard(job)
+                self._started[job] = loop.time()
                 await self._run(job, ())
                 if job not in self._again:
                     return

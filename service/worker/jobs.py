@@ -20,6 +20,10 @@ MAX_TRIES = 10
 # and those that find nothing left return at once, since a refused duplicate could miss one.)
 COALESCED = frozenset({"scan_events", "process_webhooks", "compact_rollup_cells"})
 ONE_QUEUED_ON_ARQ = frozenset({"scan_events", "compact_rollup_cells"})
+# In-process, a coalesced job starts at most once per this many seconds: a scan reads the
+# whole portfolio, and under a steady stream of writes back-to-back scans took a core.
+# (arq gets the same from its time-bucketed job ids.)
+SPACING = {"scan_events": 2.0, "compact_rollup_cells": 1.0}
 
 
 async def sync_connection(services: Services, run_id: str, *_: str) -> None:
