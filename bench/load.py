@@ -4,10 +4,12 @@
     python -m bench.load --items 20000 --seconds 10   # CI's smoke run
 
 A portfolio (bench.rollups' generator: 300 teams, their OKRs, epics, stories and sub-tasks)
-is loaded into a fresh database on the test server; ``okr-sync serve`` runs on it with its
-embedded defaults otherwise (no Redis: inbound webhooks are applied in the server process).
+is loaded into a fresh database on the test server; ``--replicas`` processes of
+``okr-sync serve`` (two: one per core, as the API scales out) run on it with their embedded
+defaults otherwise (no Redis: inbound webhooks are applied in the server processes).
 A second process (``python -m bench.load generate``) keeps ``--concurrency`` requests in
-flight for ``--seconds``, each drawn at random (seeded) from this mix, and times each answer:
+flight for ``--seconds``, spread over the replicas, each drawn at random (seeded) from this
+mix, and times each answer:
 
     35%  GET /v1/rollups            the portfolio, or a division, for the period
     25%  GET /v1/work-items         a team's items, 50 a page
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -108,15 +111,25 @@ class Mix:
         )
 
 
-async def generate(base: str, seconds: float, concurrency: int, plan: dict[str, Any]) -> Any:
+async def generate(
+    bases: list[str], seconds: float, concurrency: int, plan: dict[str, Any]
+) -> Any:
     latencies: dict[str, list[float]] = {kind: [] for kind, _ in MIX}
     errors: dict[str, int] = {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
+    async with contextlib.AsyncExitStack() as stack:
+        # The clients are spread over the replicas, as a load balancer would.
+        replicas = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30)
+            )
+            for base in bases
+        ]
         deadline = time.perf_counter() + seconds
 
         async def client(seed: int) -> None:
+            c = replicas[seed % len(replicas)]
             mix = Mix(plan, seed, concurrency)
             while time.perf_counter() < deadline:
                 kind, method, path, kwargs = mix.next()
@@ -156,7 +169,7 @@ async def generate(base: str, seconds: float, concurrency: int, plan: dict[str, 
 # -- the run ----------------------------------------------------------------------------------
 
 
-def run(items: int, seconds: float, concurrency: int) -> dict[str, Any]:
+def run(items: int, seconds: float, concurrency: int, replicas: int) -> dict[str, Any]:
     url, name = create_postgres_database()
     try:
         data = Generator(items, max(200, items // 50))
@@ -173,17 +186,18 @@ def run(items: int, seconds: float, concurrency: int) -> dict[str, Any]:
             try:
                 with (
                     log.open("w") as stderr,
-                    serving(url, data_dir, redis=False, secret=SECRET, stderr=stderr) as (
-                        base,
-                        connection_id,
-                    ),
-                ):
+                    serving(
+                        url, data_dir, redis=False, secret=SECRET, stderr=stderr,
+                        replicas=replicas,
+                    ) as served,
+                ):  # fmt: skip
                     plan = {"teams": plan_teams, "divisions": divisions, "epics": epics,
-                            "krs": krs, "connection": connection_id}  # fmt: skip
+                            "krs": krs, "connection": served.connection_id}  # fmt: skip
                     plan_file = Path(data_dir) / "plan.json"  # too long for a command line
                     plan_file.write_text(json.dumps(plan))
                     generator = subprocess.run(
-                        [sys.executable, "-m", "bench.load", "generate", base, str(seconds),
+                        [sys.executable, "-m", "bench.load", "generate", ",".join(served.bases),
+                         str(seconds),
                          str(concurrency), str(plan_file)],
                         cwd=ROOT, check=True, capture_output=True, text=True,
                     )  # fmt: skip
@@ -202,7 +216,8 @@ def main() -> None:
     if sys.argv[1:2] == ["generate"]:
         base, seconds, concurrency, plan = sys.argv[2:6]
         plan_data = json.loads(Path(plan).read_text())
-        print(json.dumps(asyncio.run(generate(base, float(seconds), int(concurrency), plan_data))))
+        result = asyncio.run(generate(base.split(","), float(seconds), int(concurrency), plan_data))
+        print(json.dumps(result))
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -210,10 +225,13 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--replicas", type=int, default=2, help="okr-sync serve processes (one per core)"
+    )
     args = parser.parse_args()
-    r = run(args.items, args.seconds, args.concurrency)
-    print(f"machine: {machine()}; {args.items:,} items, {args.concurrency} connections, "
-          f"{r['seconds']:.0f} s")  # fmt: skip
+    r = run(args.items, args.seconds, args.concurrency, args.replicas)
+    print(f"machine: {machine()}; {args.items:,} items, {args.replicas} replicas, "
+          f"{args.concurrency} connections, {r['seconds']:.0f} s")  # fmt: skip
     print("| requests | per second | p50 ms | p95 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|")
     for kind, s in [("all", r["all"]), *r["kinds"].items()]:

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import httpx
 
@@ -130,43 +130,66 @@ def _server_env(database_url: str, data_dir: str, redis: bool) -> dict[str, str]
     return env
 
 
+class Served(NamedTuple):
+    bases: list[str]  # one base URL per replica
+    connection_id: str
+
+    @property
+    def base(self) -> str:
+        return self.bases[0]
+
+
 @contextmanager
 def serving(
-    database_url: str, data_dir: str, *, redis: bool, secret: str, stderr: IO[str] | int
-) -> Iterator[tuple[str, str]]:
-    """``okr-sync serve`` on a free port, with a GitHub connection whose webhooks are signed
-    with ``secret``: its base URL and the connection's id, until the block ends."""
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "okr-sync"), "serve", "--port", str(port)],
-        cwd=ROOT, env=_server_env(database_url, data_dir, redis),
-        stdout=subprocess.DEVNULL, stderr=stderr,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    database_url: str,
+    data_dir: str,
+    *,
+    redis: bool,
+    secret: str,
+    stderr: IO[str] | int,
+    replicas: int = 1,
+) -> Iterator[Served]:
+    """``okr-sync serve`` on free ports, ``replicas`` of it on one database and data directory
+    (so one secret key), with a GitHub connection whose webhooks are signed with ``secret``:
+    their base URLs and the connection's id, until the block ends."""
+    servers: list[subprocess.Popen[bytes]] = []
+    bases = []
     try:
-        wait_for(f"{base}/healthz", server)
+        for _ in range(replicas):  # one after another: the first makes the secret key
+            port = free_port()
+            servers.append(
+                subprocess.Popen(
+                    [str(Path(sys.executable).parent / "okr-sync"), "serve", "--port", str(port)],
+                    cwd=ROOT, env=_server_env(database_url, data_dir, redis),
+                    stdout=subprocess.DEVNULL, stderr=stderr,
+                )
+            )  # fmt: skip
+            bases.append(f"http://127.0.0.1:{port}")
+            wait_for(f"{bases[-1]}/healthz", servers[-1])
         made = httpx.post(
-            f"{base}/v1/connections",
+            f"{bases[0]}/v1/connections",
             headers={"Authorization": f"Bearer {TOKEN}"},
             json={"provider": "github", "name": "hooks", "config": {"repos": ["octo/hello"]},
                   "credentials": {"token": "ghp_bench"}, "webhook_secret": secret},
         )  # fmt: skip
         made.raise_for_status()
-        yield base, made.json()["id"]
+        yield Served(bases, made.json()["id"])
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
 
 
 def inbound(
     database_url: str, data_dir: str, redis: bool, requests: int, concurrency: int
 ) -> dict[str, Any]:
     with serving(database_url, data_dir, redis=redis, secret=SECRET, stderr=subprocess.DEVNULL) as (
-        base,
-        connection_id,
+        served
     ):
         load = subprocess.run(
-            [sys.executable, "-m", "bench.webhooks", "load", f"{base}/hooks/{connection_id}",
+            [sys.executable, "-m", "bench.webhooks", "load",
+             f"{served.base}/hooks/{served.connection_id}",
              str(requests), str(concurrency)],
             cwd=ROOT, check=True, capture_output=True, text=True,
         )  # fmt: skip

@@ -87,9 +87,7 @@ class WorkItem(SQLModel, table=True):
     status: str = Field(default="", max_length=100)
     status_category: str = Field(max_length=16)
     team_key: str | None = Field(default=None, max_length=64)
-    team_id: uuid.UUID | None = Field(
-        default=None, foreign_key="teams.id", index=True, ondelete="SET NULL"
-    )
+    team_id: uuid.UUID | None = Field(default=None, foreign_key="teams.id", ondelete="SET NULL")
     parent_external_id: str | None = Field(default=None, max_length=200)
     parent_key: str | None = Field(default=None, max_length=200)
     parent_id: uuid.UUID | None = Field(
@@ -125,6 +123,9 @@ class WorkItem(SQLModel, table=True):
         sa.Index("ix_work_items_connection_id_parent_key", "connection_id", "parent_key"),
         # Parents named by key (Data Center's Epic Link) are looked up through this.
         sa.Index("ix_work_items_connection_id_key", "connection_id", "key"),
+        # A team's items in id order (the work-item list's pages), without walking every
+        # item's id to find the team's; also the team foreign key's index.
+        sa.Index("ix_work_items_team_id_id", "team_id", "id"),
         # The epic.unlinked scan reads live epics only.
         sa.Index(
             "ix_work_items_live_epics",
