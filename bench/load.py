@@ -111,9 +111,7 @@ class Mix:
         )
 
 
-async def generate(
-    bases: list[str], seconds: float, concurrency: int, plan: dict[str, Any]
-) -> Any:
+async def generate(bases: list[str], seconds: float, concurrency: int, plan: dict[str, Any]) -> Any:
     latencies: dict[str, list[float]] = {kind: [] for kind, _ in MIX}
     errors: dict[str, int] = {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
