@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,10 +137,12 @@ async def flush_or_conflict(session: AsyncSession, detail: str) -> None:
         raise Conflict(detail) from exc
 
 
-async def fetch_rows(session: AsyncSession, stmt: sa.Select[*Ts]) -> Sequence[sa.Row[*Ts]]:
+async def fetch_rows(
+    session: AsyncSession, stmt: sa.Select[*Ts], params: Mapping[str, Any] | None = None
+) -> Sequence[sa.Row[*Ts]]:
     """The rows of a Core select wider than sqlmodel's typed ``select`` overloads allow."""
     await session.flush()  # as session.exec would, so the select sees pending changes
-    result = await (await session.connection()).execute(stmt)
+    result = await (await session.connection()).execute(stmt, params)
     return result.all()
 
 
@@ -150,6 +152,14 @@ def among(session: AsyncSession, column: Any, values: Collection[Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(list(values))
+
+
+def among_parameter(column: Any, name: str, dialect: str) -> Any:
+    """``column IN`` the list given later as parameter ``name``, as ``among`` renders it: for
+    statements built once and run with many parameters."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(sa.bindparam(name, expanding=True))
 
 
 @asynccontextmanager

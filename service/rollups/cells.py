@@ -10,16 +10,17 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import fetch_rows
+from service.db import among_parameter, fetch_rows
 from service.models import EffectiveLink, KeyResultCell, RollupCell, WorkItem
 from service.models.base import table_of
 from service.models.portfolio import NO_TEAM
@@ -74,59 +75,76 @@ class Plan:
     def reads_cells(self) -> bool:
         return self.months is not None or self.open_months_before is not None
 
+    def parameters(self) -> dict[str, Any]:
+        """The values of the cell statements' parameters (``categories_statement``)."""
+        found: dict[str, Any] = {}
+        if self.months is not None:
+            found |= {"months_start": self.months.start, "months_end": self.months.end}
+        if self.open_months_before is not None:
+            found["open_before"] = self.open_months_before
+        return found
 
-def _in_plan(table: Any, plan: Plan) -> Any:
+
+def _in_plan(table: Any, months: bool, open_months: bool) -> Any:
     parts = []
-    if plan.months is not None:
+    if months:
         parts.append(
             sa.and_(
                 table.c.state == "done",
-                table.c.month >= plan.months.start,
-                table.c.month < plan.months.end,
+                table.c.month >= sa.bindparam("months_start", type_=sa.Date()),
+                table.c.month < sa.bindparam("months_end", type_=sa.Date()),
             )
         )
-    if plan.open_months_before is not None:
-        parts.append(sa.and_(table.c.state == "open", table.c.month < plan.open_months_before))
+    if open_months:
+        before = sa.bindparam("open_before", type_=sa.Date())
+        parts.append(sa.and_(table.c.state == "open", table.c.month < before))
     return sa.or_(*parts)
 
 
-async def categories(
-    session: AsyncSession, plan: Plan, *, points: bool, team_ids: Collection[uuid.UUID] | None
-) -> list[tuple[str | None, uuid.UUID | None, int, float, int]]:
-    """The cells' sums by category and team for the parts of ``plan`` they answer:
-    (category or None for the default, team or None, leaves, effort, unestimated)."""
+@lru_cache(maxsize=64)
+def categories_statement(
+    dialect: str, *, months: bool, open_months: bool, points: bool, teams: bool
+) -> sa.Select[Any]:
+    """The cells' sums by category and team, for the parts of a plan they answer (whole
+    months, open leaves of months before): (category or '' for the default, team or
+    NO_TEAM, leaves, effort, unestimated). Built once per shape; the plan's values and the
+    ``teams`` list are parameters (``Plan.parameters``)."""
     table = table_of(RollupCell)
-    in_scope = [_in_plan(table, plan)]
-    if team_ids is not None:
-        in_scope.append(table.c.team_id.in_(list(team_ids)))
+    in_scope = [_in_plan(table, months, open_months)]
+    if teams:
+        in_scope.append(among_parameter(table.c.team_id, "teams", dialect))
     effort = sa.func.sum(table.c.points if points else table.c.leaves)
     unestimated = sa.func.sum(table.c.unestimated) if points else sa.literal(0)
-    stmt = (
+    return (
         sa.select(
             table.c.category, table.c.team_id, sa.func.sum(table.c.leaves), effort, unestimated
         )
         .where(*in_scope)
         .group_by(table.c.category, table.c.team_id)
     )
+
+
+def categories(rows: Iterable[Any]) -> list[tuple[str | None, uuid.UUID | None, int, float, int]]:
+    """``categories_statement``'s rows with None for the default and for no team."""
     return [
         (category or None, None if team == NO_TEAM else team, int(n), float(e), int(u))
-        for category, team, n, e, u in await fetch_rows(session, stmt)
+        for category, team, n, e, u in rows
         if n
     ]
 
 
-def key_result_rows(
-    plan: Plan, *, points: bool, team_ids: Collection[uuid.UUID] | None
-) -> sa.Select[Any]:
-    """The cells' (key_result_id, leaves, effort) rows for the parts of ``plan`` they answer:
-    the portfolio's rows, or those of ``team_ids``."""
+def key_result_rows(dialect: str, *, months: bool, open_months: bool, points: bool) -> Any:
+    """The cells' (key_result_id, leaves, effort) rows for the parts of a plan they answer,
+    of the teams in parameter ``cell_teams`` (NO_TEAM alone for the portfolio's rows)."""
     table = table_of(KeyResultCell)
-    teams = [NO_TEAM] if team_ids is None else list(team_ids)
     return sa.select(
         table.c.key_result_id.label("key_result_id"),
         table.c.leaves.label("leaves"),
         (table.c.points if points else table.c.effort).label("effort"),
-    ).where(_in_plan(table, plan), table.c.team_id.in_(teams))
+    ).where(
+        _in_plan(table, months, open_months),
+        among_parameter(table.c.team_id, "cell_teams", dialect),
+    )
 
 
 def request_compaction(session: AsyncSession) -> None:

@@ -5,16 +5,18 @@ the derived columns of live leaves for the rest."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import fetch_rows
+from service.db import among_parameter, fetch_rows
 from service.models import Link, WorkItem
 from service.models.base import UTCDateTime
+from service.models.portfolio import NO_TEAM
 from service.rollups import cells
 from service.rollups.windows import Window
 
@@ -33,8 +35,60 @@ class Scope(NamedTuple):
     team_ids: Collection[uuid.UUID] | None  # None: the whole portfolio, teamless leaves too
 
 
-def _at(value: Any) -> Any:
-    return sa.literal(value, UTCDateTime())
+class Shape(NamedTuple):
+    """What a scope's statements look like. Scopes of one shape share their statements, each
+    built once (building them cost more than PostgreSQL took to run them), and differ only in
+    their parameters (``parameters``)."""
+
+    dialect: str
+    basis: Basis
+    teams: bool  # only the leaves of the scope's teams
+    months: bool  # on count and points: whole months done, from the cells
+    edges: int  # the windows around them, from the leaves
+    open_months: bool  # open leaves of months before the last, from the cells
+    open_edge: bool  # open leaves of the last month, from the leaves
+
+    @classmethod
+    def of(cls, scope: Scope, dialect: str) -> Shape:
+        teams = scope.team_ids is not None
+        if scope.basis == "days":
+            return cls(dialect, scope.basis, teams, False, 0, False, False)
+        plan = cells.Plan.of(scope.window, scope.include_open)
+        return cls(
+            dialect, scope.basis, teams, plan.months is not None, len(plan.edges),
+            plan.open_months_before is not None, plan.open_edge is not None,
+        )  # fmt: skip
+
+    @property
+    def reads_cells(self) -> bool:
+        return self.months or self.open_months
+
+    @property
+    def reads_leaves(self) -> bool:
+        return self.basis == "days" or self.edges > 0 or self.open_edge
+
+
+def parameters(scope: Scope) -> dict[str, Any]:
+    """The values of the parameters of a scope's statements."""
+    found: dict[str, Any] = {"start": scope.window.start_at, "end": scope.window.end_at}
+    # The leaves and the roll-up cells are filtered to the scope's teams, if it has them;
+    # the KR cells hold rows for each team and, under NO_TEAM, for the whole portfolio.
+    teams = None if scope.team_ids is None else list(scope.team_ids)
+    if teams is not None:
+        found["teams"] = teams
+    found["cell_teams"] = [NO_TEAM] if teams is None else teams
+    if scope.basis != "days":
+        plan = cells.Plan.of(scope.window, scope.include_open)
+        found |= plan.parameters()
+        for n, edge in enumerate(plan.edges):
+            found[f"done_{n}_start"], found[f"done_{n}_end"] = edge.start_at, edge.end_at
+        if plan.open_edge is not None:
+            found["open_start"], found["open_end"] = plan.open_edge.start_at, plan.open_edge.end_at
+    return found
+
+
+def _at(name: str) -> Any:
+    return sa.bindparam(name, type_=UTCDateTime())
 
 
 def _days(start: Any, end: Any, dialect: str) -> Any:
@@ -51,34 +105,36 @@ def _least(a: Any, b: Any, dialect: str) -> Any:
     return sa.func.least(a, b) if dialect == "postgresql" else sa.func.min(a, b)
 
 
-def _within(column: Any, window: Window) -> list[Any]:
-    return [column >= _at(window.start_at), column < _at(window.end_at)]
+def _within(column: Any, name: str) -> list[Any]:
+    return [column >= _at(f"{name}_start"), column < _at(f"{name}_end")]
 
 
-def measure(
-    scope: Scope, dialect: str, done_in: Sequence[Window], open_in: Window | None
-) -> list[tuple[Any, list[Any]]]:
+def measure(shape: Shape) -> list[tuple[Any, list[Any]]]:
     """The effort of one leaf, and the conditions a leaf meets to count (items 2 and 3), for
-    each part of the leaves in scope: on count and points, the leaves done in each window of
-    ``done_in`` and, if given, the leaves still open created in ``open_in``; on days, the
+    each part of the leaves in scope: on count and points, the leaves done in each edge of the
+    plan and, if it has one, the leaves still open created in its open edge; on days, the
     scope's whole window. Parts are apart so that each reads one range of an index."""
-    start, end = _at(scope.window.start_at), _at(scope.window.end_at)
+    start, end = _at("start"), _at("end")
     base: list[Any] = [col(WorkItem.is_leaf), col(WorkItem.deleted_at).is_(None)]
-    if scope.team_ids is not None:
-        base.append(col(WorkItem.team_id).in_(list(scope.team_ids)))
-    if scope.basis == "days":
+    if shape.teams:
+        base.append(among_parameter(col(WorkItem.team_id), "teams", shape.dialect))
+    if shape.basis == "days":
         # Days of [started_at or created_at, resolved_at or window end) inside the window,
         # whatever the status: canceled work took time too.
         began = sa.func.coalesce(WorkItem.started_at, WorkItem.created_at)
         ended = sa.func.coalesce(WorkItem.resolved_at, end)
+        dialect = shape.dialect
         effort = _days(_greatest(began, start, dialect), _least(ended, end, dialect), dialect)
         return [(effort, [*base, began < end, ended > start, began < ended])]
-    each = sa.func.coalesce(WorkItem.estimate, 0.0) if scope.basis == "points" else sa.literal(1.0)
+    each = sa.func.coalesce(WorkItem.estimate, 0.0) if shape.basis == "points" else sa.literal(1.0)
     done = col(WorkItem.status_category) == "done"
-    parts = [(each, [*base, done, *_within(col(WorkItem.resolved_at), w)]) for w in done_in]
-    if open_in is not None:
+    parts = [
+        (each, [*base, done, *_within(col(WorkItem.resolved_at), f"done_{n}")])
+        for n in range(shape.edges)
+    ]
+    if shape.open_edge:
         still_open = col(WorkItem.status_category).in_(OPEN)
-        parts.append((each, [*base, still_open, *_within(col(WorkItem.created_at), open_in)]))
+        parts.append((each, [*base, still_open, *_within(col(WorkItem.created_at), "open")]))
     return parts
 
 
@@ -94,36 +150,39 @@ async def aggregate(session: AsyncSession, scope: Scope) -> list[CategoryRow]:
     """The scope's effort by category and team. On count and points the whole months of the
     window come from the monthly cells (service.rollups.cells) and only the days around them
     from the leaves; on days, everything comes from the leaves."""
-    dialect = session.get_bind().dialect.name
-    if scope.basis == "days":
-        return await _categories(session, _leaf_groups(scope, dialect, (), None))
-    plan = cells.Plan.of(scope.window, scope.include_open)
+    shape = Shape.of(scope, session.get_bind().dialect.name)
+    params = parameters(scope)
     found = []
-    if plan.reads_cells:
-        rows = await cells.categories(
-            session, plan, points=scope.basis == "points", team_ids=scope.team_ids
-        )
+    if shape.reads_cells:
+        stmt = cells.categories_statement(
+            shape.dialect, months=shape.months, open_months=shape.open_months,
+            points=shape.basis == "points", teams=shape.teams,
+        )  # fmt: skip
+        rows = cells.categories(await fetch_rows(session, stmt, params))
         found += [CategoryRow(*row) for row in rows]
-    if plan.edges or plan.open_edge:
-        groups = _leaf_groups(scope, dialect, plan.edges, plan.open_edge)
-        found += await _categories(session, groups)
+    if shape.reads_leaves:
+        leaves = await fetch_rows(session, _leaf_categories(shape), params)
+        found += [
+            CategoryRow(category, team_id, int(items), float(total or 0.0), int(missing or 0))
+            for category, team_id, items, total, missing in leaves
+        ]
     return found
 
 
-def key_result_sums(scope: Scope, dialect: str) -> Any:
+@lru_cache(maxsize=64)
+def key_result_sums(shape: Shape) -> Any:
     """A subquery of (key_result_id, leaves, effort): how much of the scope's effort each KR
     got, from the cells and the leaves as for categories, for KRs with leaves in scope."""
     parts: list[Any] = []
-    if scope.basis == "days":
-        parts.append(_split_by_key_result(_leaf_groups(scope, dialect, (), None)))
-    else:
-        plan = cells.Plan.of(scope.window, scope.include_open)
-        if plan.reads_cells:
-            points = scope.basis == "points"
-            parts.append(cells.key_result_rows(plan, points=points, team_ids=scope.team_ids))
-        if plan.edges or plan.open_edge:
-            groups = _leaf_groups(scope, dialect, plan.edges, plan.open_edge)
-            parts.append(_split_by_key_result(groups))
+    if shape.reads_cells:
+        parts.append(
+            cells.key_result_rows(
+                shape.dialect, months=shape.months, open_months=shape.open_months,
+                points=shape.basis == "points",
+            )
+        )  # fmt: skip
+    if shape.reads_leaves:
+        parts.append(_split_by_key_result(_leaf_groups(shape)))
     combined: Any = sa.union_all(*parts) if len(parts) > 1 else parts[0]
     rows = combined.subquery("parts")
     return (
@@ -138,16 +197,14 @@ def key_result_sums(scope: Scope, dialect: str) -> Any:
     )
 
 
-def _leaf_groups(
-    scope: Scope, dialect: str, done_in: Sequence[Window], open_in: Window | None
-) -> Any:
+def _leaf_groups(shape: Shape) -> Any:
     """The leaves in scope grouped by category, team and, for strategic leaves, the item
     whose links they inherit. Every leaf under one linked item shares that item's split, so
     splitting a group by its source's links equals joining every leaf to its effective links,
     at the cost of joining a few groups instead."""
     unestimated = (
         sa.case((col(WorkItem.estimate).is_(None), 1), else_=0)
-        if scope.basis == "points"
+        if shape.basis == "points"
         else sa.literal(0)
     )
     strategic = col(WorkItem.category) == "strategic"
@@ -163,24 +220,24 @@ def _leaf_groups(
         )
         .where(*conditions)
         .group_by(col(WorkItem.category), col(WorkItem.team_id), source)
-        for effort, conditions in measure(scope, dialect, done_in, open_in)
+        for effort, conditions in measure(shape)
     ]
     combined: Any = sa.union_all(*parts) if len(parts) > 1 else parts[0]
     return combined.cte("groups")
 
 
-async def _categories(session: AsyncSession, groups: Any) -> list[CategoryRow]:
-    stmt = sa.select(
+@lru_cache(maxsize=64)
+def _leaf_categories(
+    shape: Shape,
+) -> sa.Select[str | None, uuid.UUID | None, int, float | None, int | None]:
+    groups = _leaf_groups(shape)
+    return sa.select(
         groups.c.category,
         groups.c.team_id,
         sa.func.sum(groups.c.leaves),
         sa.func.sum(groups.c.effort),
         sa.func.sum(groups.c.unestimated),
     ).group_by(groups.c.category, groups.c.team_id)
-    return [
-        CategoryRow(category, team_id, int(items), float(total or 0.0), int(missing or 0))
-        for category, team_id, items, total, missing in await fetch_rows(session, stmt)
-    ]
 
 
 def _split_by_key_result(groups: Any) -> Any:

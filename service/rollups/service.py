@@ -7,6 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -123,10 +124,12 @@ def period_ref(period: Period) -> PeriodRef:
     return PeriodRef(id=period.id, name=period.name, start=period.start, end=period.end)
 
 
-def _key_results_in(sums: Any) -> Any:
-    """Per KR with effort in ``sums`` (queries.key_result_sums): its effort, and what a
-    roll-up shows of it and its progress needs (its objective, period and team, its latest
-    check-in's value and its linked effort), in one query."""
+@lru_cache(maxsize=64)
+def _key_results_in(shape: queries.Shape) -> Any:
+    """Per KR with effort in scope (queries.key_result_sums): its effort, and what a roll-up
+    shows of it and its progress needs (its objective, period and team, its latest check-in's
+    value and its linked effort), in one query; built once per shape."""
+    sums = queries.key_result_sums(shape)
     latest = latest_value(col(KeyResult.id))
     return (
         sa.select(
@@ -150,11 +153,10 @@ def _key_results_in(sums: Any) -> Any:
 async def _objectives(session: AsyncSession, scope: Scope, total: float) -> list[dict[str, Any]]:
     """The KRs that strategic effort went to, under their objectives, as plain data (see
     ``rollup``): a portfolio can name thousands of KRs."""
-    dialect = session.get_bind().dialect.name
-    stmt = _key_results_in(queries.key_result_sums(scope, dialect))
+    stmt = _key_results_in(queries.Shape.of(scope, session.get_bind().dialect.name))
     grouped: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     labels: dict[uuid.UUID, tuple[str, str, str | None]] = {}
-    for row in await fetch_rows(session, stmt):
+    for row in await fetch_rows(session, stmt, queries.parameters(scope)):
         kr_id, title, objective_id, mode, basis, start, target, current, *rest = row
         objective, period_name, team_key, leaves, effort, *linked = rest
         progress = progress_value(

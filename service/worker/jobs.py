@@ -23,7 +23,7 @@ ONE_QUEUED_ON_ARQ = frozenset({"scan_events", "compact_rollup_cells"})
 # In-process, a coalesced job starts at most once per this many seconds: a scan reads the
 # whole portfolio, and under a steady stream of writes back-to-back scans took a core.
 # (arq gets the same from its time-bucketed job ids.)
-SPACING = {"scan_events": 2.0, "compact_rollup_cells": 1.0}
+SPACING = {"scan_events": 5.0, "compact_rollup_cells": 1.0}
 
 
 async def sync_connection(services: Services, run_id: str, *_: str) -> None:
