@@ -12,14 +12,21 @@ from service.db import Database
 from service.services import Services
 from service.settings import Settings
 
+# The dependencies are coroutines even where they need not be: FastAPI runs a plain
+# function in its thread pool, a hand-off that cost more than the whole function.
 
-def get_services(request: Request) -> Services:
+
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_database(request: Request) -> Database:
-    return get_services(request).db
+async def get_services(request: Request) -> Services:
+    return _services(request)
+
+
+async def get_database(request: Request) -> Database:
+    return _services(request).db
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -27,12 +34,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
     Jobs it asked for are sent after the commit.
     """
-    async with get_services(request).unit_of_work() as session:
+    async with _services(request).unit_of_work() as session:
         yield session
 
 
-def get_app_settings(request: Request) -> Settings:
-    return get_services(request).settings
+async def get_app_settings(request: Request) -> Settings:
+    return _services(request).settings
 
 
 # scope="function": the commit runs when the path operation returns, before the response

@@ -61,7 +61,7 @@ class PageParams:
         return rows, encode_cursor(last_id(rows[-1]))
 
 
-def _page_params(
+async def _page_params(  # a coroutine: FastAPI runs plain functions in its thread pool
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None, Query(description="`next_cursor` of the previous page.", max_length=64)
