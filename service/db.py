@@ -162,9 +162,15 @@ def among_parameter(column: Any, name: str, dialect: str) -> Any:
     return column.in_(sa.bindparam(name, expanding=True))
 
 
+# Below this many rows, planning the checks again costs less than the two statements that
+# would let them reuse their plans.
+REUSED_PLANS_FROM = 200
+
+
 @asynccontextmanager
-async def reused_plans(session: AsyncSession) -> AsyncIterator[None]:
-    """Within, PostgreSQL plans as it would by default (``plan_cache_mode=auto``).
+async def reused_plans(session: AsyncSession, rows: int) -> AsyncIterator[None]:
+    """Within, PostgreSQL plans as it would by default (``plan_cache_mode=auto``), for a
+    bulk write of ``rows`` rows.
 
     The engine forces custom plans (see ``create_engine``), and that holds for the plans of
     foreign-key checks too: a bulk write then plans every check of every row again, about
@@ -172,7 +178,7 @@ async def reused_plans(session: AsyncSession) -> AsyncIterator[None]:
     whose own plan is simple, checks reuse their plans. Restored on success only: a failed
     statement aborts the transaction, and its rollback undoes ``SET LOCAL`` anyway.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql" or rows < REUSED_PLANS_FROM:
         yield
         return
     connection = await session.connection()

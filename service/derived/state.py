@@ -376,7 +376,7 @@ async def _update_states(session: AsyncSession, rows: list[dict[str, Any]]) -> N
         names = {"ids": "node_id", "leaves": "is_leaf", "categories": "category",
                  "by_items": "by_item", "by_rules": "by_rule"}  # fmt: skip
         connection = await session.connection()
-        async with reused_plans(session):
+        async with reused_plans(session, len(rows)):
             await connection.execute(
                 _UNNEST_STATES, {param: [row[key] for row in rows] for param, key in names.items()}
             )
@@ -404,7 +404,7 @@ async def _insert_shares(session: AsyncSession, shares: Mapping[uuid.UUID, Pairs
         # and a batched multi-row INSERT costs tens of microseconds a row.
         items, key_results, values = (list(column) for column in zip(*rows, strict=True))
         connection = await session.connection()
-        async with reused_plans(session):
+        async with reused_plans(session, len(rows)):
             await connection.execute(
                 _UNNEST_SHARES, {"items": items, "key_results": key_results, "shares": values}
             )

@@ -275,7 +275,7 @@ async def upsert_items(
     # RFC 3339, lists as JSON arrays; keys the record does not name are ignored. ``str``
     # covers asyncpg's own UUIDs (ids read back from the database), which orjson does not.
     document = orjson.dumps(rows, default=str).decode()
-    async with reused_plans(session):
+    async with reused_plans(session, len(rows)):
         await driver.execute(statement, document)
 
 
