@@ -22,4 +22,5 @@ def _fallback(value: Any) -> Any:
 
 
 def dumps(data: Any) -> bytes:
-    return orjson.dumps(data, default=_fallback)
+    # UTC as "Z", as pydantic writes it: the same instant reads the same in every body.
+    return orjson.dumps(data, default=_fallback, option=orjson.OPT_UTC_Z)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from connectors import Kind, StatusCategory
 from service.auth.dependencies import READ
 from service.deps import SessionDep, SettingsDep
+from service.jsonbody import dumps
 from service.pagination import Page, PageDep
 from service.settings import Category
 from service.work_items import service
@@ -18,7 +19,7 @@ from service.work_items.schemas import WorkItemDetail, WorkItemOut
 router = APIRouter(prefix="/v1/work-items", tags=["work items"])
 
 
-@router.get("", **READ)
+@router.get("", response_model=Page[WorkItemOut], **READ)
 async def list_work_items(
     session: SessionDep,
     settings: SettingsDep,
@@ -34,8 +35,8 @@ async def list_work_items(
         bool | None, Query(description="Only items whose effort counts toward a KR, or only not.")
     ] = None,
     category: Category | None = None,
-) -> Page[WorkItemOut]:
-    return await service.list_page(
+) -> Any:
+    page_data = await service.list_page(
         session=session,
         page=page,
         team=team,
@@ -49,6 +50,8 @@ async def list_work_items(
         category=category,
         default=settings.default_category,
     )
+    # Already in the schema's shape: serialised as it is, not validated into models again.
+    return Response(dumps(page_data), media_type="application/json")
 
 
 @router.get("/{item}", **READ)

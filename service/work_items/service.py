@@ -11,7 +11,7 @@ from connectors import Kind, StatusCategory
 from service.connections import service as connections
 from service.errors import Conflict, InvalidInput, NotFound
 from service.models import ClassificationRule, WorkItem
-from service.pagination import Page, PageParams
+from service.pagination import PageParams
 from service.refs import as_uuid
 from service.settings import Category
 from service.teams import service as teams
@@ -110,7 +110,8 @@ async def list_page(
     linked: bool | None,
     category: Category | None,
     default: Category,
-) -> Page[WorkItemOut]:
+) -> dict[str, Any]:
+    """A page in the shape of Page[WorkItemOut], as plain data (see repository._listed)."""
     team_row = await teams.resolver.from_query(session, team, "team")
     connection_row = await connections.resolver.from_query(session, connection, "connection")
     rows = await repository.list_page(
@@ -127,8 +128,11 @@ async def list_page(
         category=category.value if category else None,
         default=default.value,
     )
-    rows, next_cursor = page.split(rows, lambda row: row[0].id)
-    return Page(items=[out(row, default) for row in rows], next_cursor=next_cursor)
+    rows, next_cursor = page.split(rows, lambda row: row.id)
+    items = [row._asdict() for row in rows]
+    for item in items:
+        item["category"] = item["category"] or default.value
+    return {"items": items, "next_cursor": next_cursor}
 
 
 async def _find(session: AsyncSession, ref: str) -> list[WorkItem]:

@@ -32,6 +32,28 @@ class TestListWorkItems:
         epic = (await admin.get("/v1/work-items/PAY-E1")).json()
         assert await keys(admin, parent_id=epic["id"]) == ["PAY-1", "PAY-2"]
 
+    async def test_a_listed_item_reads_as_the_item_itself_does(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker
+    ) -> None:
+        # The list is serialised from plain rows, the item from its model: the same fields,
+        # values and formats (UTC as "Z", microseconds, nulls, lists, the default category).
+        await factories.team(admin, "payments")
+        tracker.add("E1", type="epic", labels=["okr", "q4"], created="2026-10-02T03:04:05.123456Z")
+        tracker.add("1", parent="E1", state="done", points=3, finished="2026-10-10T12:00:00-02:00")
+        tracker.add("2", parent="E1", state="doing", project="OPS")
+        await sync(admin, await connect(admin), "full")
+        page = (await admin.get("/v1/work-items", params={"limit": 2})).json()
+        rest = (await admin.get("/v1/work-items", params={"cursor": page["next_cursor"]})).json()
+        assert rest["next_cursor"] is None
+        listed = page["items"] + rest["items"]
+        assert len(listed) == 3
+        for item in listed:
+            one = (await admin.get(f"/v1/work-items/{item['id']}")).json()
+            assert list(item) == [k for k in one if k not in ("links", "why")]
+            assert item == {k: v for k, v in one.items() if k not in ("links", "why")}
+        assert {i["category"] for i in listed} == {"heartbeat"}
+        assert any(i["team"] == "payments" and i["parent"] == "PAY-E1" for i in listed)
+
     async def test_unknown_filter_values_are_invalid_input(self, admin: httpx.AsyncClient) -> None:
         assert_problem(
             await admin.get("/v1/work-items", params={"kind": "story"}), 422, "invalid-input"
