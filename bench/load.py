@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -40,12 +41,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from bench.common import ROOT, create_postgres_database, drop_postgres_database, machine
 from bench.rollups import PERIOD, TOKEN, Generator, compact, load
-from bench.webhooks import EXAMPLE, percentile, serving
-from service.db import Database
+from bench.webhooks import EXAMPLE, Served, percentile, serving
+from service.db import Database, create_engine
 from service.migrate import upgrade
+from service.worker.jobs import SPACING
 
 SECRET = "bench-load-webhook-secret-0123456789"
 MIX = (("rollup", 35), ("work_items", 25), ("trend", 10), ("link", 15), ("hook", 15))
@@ -147,9 +150,9 @@ async def generate(bases: list[str], seconds: float, concurrency: int, plan: dic
                     pair = (made["key_result_id"], made["work_item_id"])
                     mix.links.append((response.json()["id"], pair))
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(client(n) for n in range(concurrency)))
-        took = time.perf_counter() - started
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
     everything = [v for values in latencies.values() for v in values]
 
     def summary(values: list[float]) -> dict[str, float]:
@@ -160,14 +163,83 @@ async def generate(bases: list[str], seconds: float, concurrency: int, plan: dic
 
     return {
         "seconds": took, "per_second": len(everything) / took, "errors": errors,
+        "generator_cores": cpu / took,
         "all": summary(everything), "kinds": {k: summary(v) for k, v in latencies.items()},
     }  # fmt: skip
+
+
+# -- what each kind of request costs -------------------------------------------------------
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes so far (Linux)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a backend that ended meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _backends(url: str) -> list[int]:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        )
+        pids = [pid for (pid,) in rows]
+    await engine.dispose()
+    return pids
+
+
+def costs(served: Served, url: str, plan: dict[str, Any], requests: int) -> dict[str, Any]:
+    """CPU per request of each kind, sent one at a time: the API processes' and the
+    database's, for ``requests`` of each kind (writes include the scans they ask for, which
+    run within seconds). Run before the load, on the first client's epics, and leaves no
+    link of its own behind."""
+    found = {}
+    mix = Mix(plan, 0, int(plan["clients"]))
+    # What the replicas spend idle (their timers), per second, is taken off each kind's.
+    idle_started, idle = time.perf_counter(), cpu_seconds(served.pids)
+    time.sleep(5)
+    idle_rate = (cpu_seconds(served.pids) - idle) / (time.perf_counter() - idle_started)
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
+        for kind, _ in MIX:
+            database = asyncio.run(_backends(url))
+            started = time.perf_counter()
+            before = cpu_seconds(served.pids), cpu_seconds(database)
+            sent = 0
+            while sent < requests:
+                drawn, method, path, kwargs = mix.next()
+                if drawn != kind:
+                    continue
+                response = client.request(method, served.bases[sent % len(served.bases)] + path,
+                                          **kwargs)  # fmt: skip
+                if method == "POST" and kind == "link" and response.status_code == 201:
+                    made = kwargs["json"]
+                    mix.links.append((response.json()["id"], (made["key_result_id"],
+                                                              made["work_item_id"])))  # fmt: skip
+                sent += 1
+            if kind in ("link", "hook"):
+                time.sleep(SPACING["scan_events"] + 1)  # the scans the writes asked for
+            elapsed = time.perf_counter() - started
+            server = max(0.0, cpu_seconds(served.pids) - before[0] - idle_rate * elapsed)
+            db = cpu_seconds(database) - before[1]
+            found[kind] = {
+                "server_ms": 1000 * server / requests,
+                "database_ms": 1000 * db / requests,
+            }
+    return found
 
 
 # -- the run ----------------------------------------------------------------------------------
 
 
-def run(items: int, seconds: float, concurrency: int, replicas: int) -> dict[str, Any]:
+def run(
+    items: int, seconds: float, concurrency: int, replicas: int, cost_requests: int
+) -> dict[str, Any]:
     url, name = create_postgres_database()
     try:
         data = Generator(items, max(200, items // 50))
@@ -190,7 +262,9 @@ def run(items: int, seconds: float, concurrency: int, replicas: int) -> dict[str
                     ) as served,
                 ):  # fmt: skip
                     plan = {"teams": plan_teams, "divisions": divisions, "epics": epics,
-                            "krs": krs, "connection": served.connection_id}  # fmt: skip
+                            "krs": krs, "connection": served.connection_id,
+                            "clients": concurrency}  # fmt: skip
+                    spent = costs(served, url, plan, cost_requests) if cost_requests else None
                     plan_file = Path(data_dir) / "plan.json"  # too long for a command line
                     plan_file.write_text(json.dumps(plan))
                     generator = subprocess.run(
@@ -200,6 +274,8 @@ def run(items: int, seconds: float, concurrency: int, replicas: int) -> dict[str
                         cwd=ROOT, check=True, capture_output=True, text=True,
                     )  # fmt: skip
                     result: dict[str, Any] = json.loads(generator.stdout)
+                    if spent is not None:
+                        result["costs"] = spent
                     return result
             finally:
                 # What the server logged at ERROR, to show with any errors counted.
@@ -226,8 +302,12 @@ def main() -> None:
     parser.add_argument(
         "--replicas", type=int, default=2, help="okr-sync serve processes (one per core)"
     )
+    parser.add_argument(
+        "--costs", type=int, default=40, metavar="N",
+        help="first send N requests of each kind one at a time, for their CPU cost (0: don't)",
+    )  # fmt: skip
     args = parser.parse_args()
-    r = run(args.items, args.seconds, args.concurrency, args.replicas)
+    r = run(args.items, args.seconds, args.concurrency, args.replicas, args.costs)
     print(f"machine: {machine()}; {args.items:,} items, {args.replicas} replicas, "
           f"{args.concurrency} connections, {r['seconds']:.0f} s")  # fmt: skip
     print("| requests | per second | p50 ms | p95 ms | p99 ms |")
@@ -238,6 +318,20 @@ def main() -> None:
         rate = s["requests"] / r["seconds"]
         print(f"| {kind} | {rate:.0f} | {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | "
               f"{s['p99_ms']:.1f} |")  # fmt: skip
+    print(f"load generator: {r['generator_cores']:.2f} of a core")
+    if "costs" in r:
+        print("\nCPU per request, sent one at a time:\n")
+        print("| requests | share of the mix | API ms | PostgreSQL ms | total ms |")
+        print("|---|---:|---:|---:|---:|")
+        weighted = 0.0
+        for kind, weight in MIX:
+            c = r["costs"][kind]
+            total = c["server_ms"] + c["database_ms"]
+            weighted += weight / 100 * total
+            print(f"| {kind} | {weight}% | {c['server_ms']:.1f} | {c['database_ms']:.1f} | "
+                  f"{total:.1f} |")  # fmt: skip
+        print(f"\nweighted by the mix: {weighted:.1f} ms of CPU a request, so at most "
+              f"{2000 / weighted:.0f} requests/s on 2 busy cores, generator aside")  # fmt: skip
     print(f"errors: {r['errors'] or 'none'}")
     if r["errors"]:
         raise SystemExit("the load met errors")

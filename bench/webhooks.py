@@ -133,6 +133,7 @@ def _server_env(database_url: str, data_dir: str, redis: bool) -> dict[str, str]
 class Served(NamedTuple):
     bases: list[str]  # one base URL per replica
     connection_id: str
+    pids: list[int]  # the replicas' processes
 
     @property
     def base(self) -> str:
@@ -173,7 +174,7 @@ def serving(
                   "credentials": {"token": "ghp_bench"}, "webhook_secret": secret},
         )  # fmt: skip
         made.raise_for_status()
-        yield Served(bases, made.json()["id"])
+        yield Served(bases, made.json()["id"], [server.pid for server in servers])
     finally:
         for server in servers:
             server.terminate()
