@@ -22,11 +22,8 @@ from service.periods import service as periods
 from service.rollups import queries
 from service.rollups.queries import Basis, CategoryRow, Scope
 from service.rollups.schemas import (
-    Categories,
-    CategoryTotal,
     PeriodRef,
     TeamRef,
-    TeamRollup,
     Trend,
     TrendPoint,
 )
@@ -102,22 +99,27 @@ class Tally:
             "unestimated_items": self.unestimated,
         }
 
-    def categories(self) -> Categories:
+    def categories(self) -> dict[str, dict[str, Any]]:
+        """In the shape of schemas.Categories, as plain data: a portfolio's roll-up has one
+        per child team, and building models of them cost more than the sums."""
         total = self.total
-        return Categories(
-            **{
-                name: CategoryTotal(
-                    effort=self.effort[name],
-                    share=self.effort[name] / total if total > 0 else 0.0,
-                    items=self.items[name],
-                )
-                for name in CATEGORIES
+        return {
+            name: {
+                "effort": self.effort[name],
+                "share": self.effort[name] / total if total > 0 else 0.0,
+                "items": self.items[name],
             }
-        )
+            for name in CATEGORIES
+        }
 
 
 def team_ref(team: Team | TeamRow) -> TeamRef:
     return TeamRef(id=team.id, key=team.key, name=team.name)
+
+
+def _team_data(team: Team | TeamRow) -> dict[str, Any]:
+    """``team_ref`` as plain data (see ``rollup``)."""
+    return {"id": team.id, "key": team.key, "name": team.name}
 
 
 def period_ref(period: Period) -> PeriodRef:
@@ -231,10 +233,10 @@ async def rollup(
     for child in child_teams:
         members = tree.subtree(child.id)
         child_tally = Tally.of((r for r in rows if r.team_id in members), default.value)
-        breakdown.append(TeamRollup(team=team_ref(child), **child_tally.summary()))
+        breakdown.append({"team": _team_data(child), **child_tally.summary()})
     return {
         "period": period_ref(found_period),
-        "team": team_ref(found_team) if found_team else None,
+        "team": _team_data(found_team) if found_team else None,
         "basis": basis,
         "include_open": include_open,
         **tally.summary(),
