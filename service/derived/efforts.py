@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import chunks
+from service.db import among_parameter, chunks
 from service.models import EffectiveLink, KeyResult, KeyResultEffort, WorkItem
 from service.models.base import table_of
 
@@ -32,38 +34,45 @@ async def _take_turns(session: AsyncSession, key_result_ids: Collection[uuid.UUI
         await connection.execute(_KEY_RESULT_LOCKS, {"space": KEY_RESULT_LOCK, "ids": ids})
 
 
-async def recompute(session: AsyncSession, key_result_ids: Collection[uuid.UUID]) -> None:
-    """Replace the stored effort of these KRs with a fresh aggregate over their leaves."""
-    await _take_turns(session, key_result_ids)
+@lru_cache(maxsize=2)
+def _statements(dialect: str) -> tuple[Any, Any]:
+    """The delete and the insert of ``recompute``, for the KRs in parameter ``ids``: built
+    once, as a link change runs them for a KR or two."""
     stored = table_of(KeyResultEffort)
     done = col(WorkItem.status_category) == "done"
     share = col(EffectiveLink.share)
     points = share * sa.func.coalesce(WorkItem.estimate, 0.0)
+    delete = sa.delete(stored).where(among_parameter(stored.c.key_result_id, "ids", dialect))
+    aggregate = (
+        sa.select(
+            col(EffectiveLink.key_result_id),
+            sa.func.sum(sa.case((done, share), else_=0.0)),
+            sa.func.sum(share),
+            sa.func.sum(sa.case((done, points), else_=0.0)),
+            sa.func.sum(points),
+        )
+        .select_from(EffectiveLink)
+        .join(WorkItem, col(WorkItem.id) == EffectiveLink.work_item_id)
+        # KRs deleted in this transaction keep no row.
+        .join(KeyResult, col(KeyResult.id) == EffectiveLink.key_result_id)
+        .where(
+            among_parameter(col(EffectiveLink.key_result_id), "ids", dialect),
+            col(WorkItem.is_leaf),
+            col(WorkItem.deleted_at).is_(None),
+            col(WorkItem.status_category) != "canceled",
+        )
+        .group_by(col(EffectiveLink.key_result_id))
+    )
+    insert = sa.insert(stored).from_select(
+        ["key_result_id", "done_count", "all_count", "done_points", "all_points"], aggregate
+    )
+    return delete, insert
+
+
+async def recompute(session: AsyncSession, key_result_ids: Collection[uuid.UUID]) -> None:
+    """Replace the stored effort of these KRs with a fresh aggregate over their leaves."""
+    await _take_turns(session, key_result_ids)
+    delete, insert = _statements(session.get_bind().dialect.name)
     for batch in chunks(key_result_ids, 1000):
-        await session.exec(sa.delete(stored).where(stored.c.key_result_id.in_(batch)))
-        aggregate = (
-            sa.select(
-                col(EffectiveLink.key_result_id),
-                sa.func.sum(sa.case((done, share), else_=0.0)),
-                sa.func.sum(share),
-                sa.func.sum(sa.case((done, points), else_=0.0)),
-                sa.func.sum(points),
-            )
-            .select_from(EffectiveLink)
-            .join(WorkItem, col(WorkItem.id) == EffectiveLink.work_item_id)
-            # KRs deleted in this transaction keep no row.
-            .join(KeyResult, col(KeyResult.id) == EffectiveLink.key_result_id)
-            .where(
-                col(EffectiveLink.key_result_id).in_(batch),
-                col(WorkItem.is_leaf),
-                col(WorkItem.deleted_at).is_(None),
-                col(WorkItem.status_category) != "canceled",
-            )
-            .group_by(col(EffectiveLink.key_result_id))
-        )
-        await session.exec(
-            sa.insert(stored).from_select(
-                ["key_result_id", "done_count", "all_count", "done_points", "all_points"],
-                aggregate,
-            )
-        )
+        await session.exec(delete, params={"ids": batch})
+        await session.exec(insert, params={"ids": batch})

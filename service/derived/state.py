@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among, chunks, fetch_rows, reused_plans
+from service.db import among, among_parameter, chunks, fetch_rows, reused_plans
 from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.models.base import table_of
@@ -85,8 +86,25 @@ def _node(row: Sequence[Any]) -> Node:
     )
 
 
-async def _load(session: AsyncSession, condition: Any) -> list[Node]:
-    rows = await fetch_rows(session, sa.select(*_NODE_COLUMNS).where(condition))
+@lru_cache(maxsize=8)
+def _nodes_statement(dialect: str, by: str, excluding: bool = False) -> Any:
+    """The nodes whose ``by`` column (id or parent_id) is in parameter ``ids``, and if
+    ``excluding``, whose id is not in parameter ``known``: built once, run level by level."""
+    column = col(WorkItem.id) if by == "id" else col(WorkItem.parent_id)
+    condition = among_parameter(column, "ids", dialect)
+    if excluding:
+        condition = sa.and_(condition, ~among_parameter(col(WorkItem.id), "known", dialect))
+    return sa.select(*_NODE_COLUMNS).where(condition)
+
+
+async def _load(
+    session: AsyncSession, by: str, ids: list[uuid.UUID], known: Collection[uuid.UUID] = ()
+) -> list[Node]:
+    dialect = session.get_bind().dialect.name
+    params: dict[str, Any] = {"ids": ids}
+    if known:
+        params["known"] = list(known)
+    rows = await fetch_rows(session, _nodes_statement(dialect, by, bool(known)), params)
     return [_node(row) for row in rows]
 
 
@@ -97,7 +115,7 @@ async def _subtrees(
     nodes = {r: known[r] for r in roots if r in known}
     level: list[uuid.UUID] = list(nodes)
     for batch in chunks(r for r in roots if r not in known):
-        for node in await _load(session, among(session, col(WorkItem.id), batch)):
+        for node in await _load(session, "id", batch):
             if node.id not in nodes:
                 nodes[node.id] = node
                 level.append(node.id)
@@ -107,10 +125,7 @@ async def _subtrees(
     while level:
         found: list[Node] = []
         for batch in chunks(level):
-            condition = among(session, col(WorkItem.parent_id), batch)
-            if exclude:
-                condition = sa.and_(condition, ~among(session, col(WorkItem.id), exclude))
-            found.extend(await _load(session, condition))
+            found.extend(await _load(session, "parent_id", batch, exclude))
         level = []
         for node in found:
             if node.id not in nodes:  # a cycle in provider data ends here
@@ -124,7 +139,7 @@ async def _ancestors(session: AsyncSession, nodes: dict[uuid.UUID, Node]) -> dic
     wanted = {n.parent_id for n in nodes.values() if n.parent_id and n.parent_id not in nodes}
     while wanted:
         for batch in chunks(wanted):
-            for node in await _load(session, among(session, col(WorkItem.id), batch)):
+            for node in await _load(session, "id", batch):
                 above[node.id] = node
         wanted = {
             n.parent_id
@@ -428,8 +443,8 @@ async def refresh_leafness(session: AsyncSession, ids: Collection[uuid.UUID]) ->
         )
 
 
-async def normalise_link_shares(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
-    """Each link's share of its item's link weights, for the links of ``ids``."""
+@lru_cache(maxsize=2)
+def _normalise_statement(dialect: str) -> Any:
     links = table_of(Link)
     other = links.alias("other")
     total = (
@@ -437,9 +452,15 @@ async def normalise_link_shares(session: AsyncSession, ids: Collection[uuid.UUID
         .where(other.c.work_item_id == links.c.work_item_id)
         .scalar_subquery()
     )
+    return (
+        sa.update(links)
+        .where(among_parameter(links.c.work_item_id, "ids", dialect))
+        .values(share=links.c.weight / total)
+    )
+
+
+async def normalise_link_shares(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
+    """Each link's share of its item's link weights, for the links of ``ids``."""
+    statement = _normalise_statement(session.get_bind().dialect.name)
     for batch in chunks(ids):
-        await session.exec(
-            sa.update(links)
-            .where(among(session, links.c.work_item_id, batch))
-            .values(share=links.c.weight / total)
-        )
+        await session.exec(statement, params={"ids": batch})
