@@ -8,10 +8,10 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.auth import service
+from service.auth.repository import Grant
 from service.auth.scopes import Scope
 from service.deps import SessionDep
 from service.errors import Unauthenticated
-from service.models import ApiToken
 
 _bearer = HTTPBearer(
     auto_error=False, description="An API token: `okr-sync token create` or `/v1/tokens`."
@@ -20,7 +20,7 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def _guard(required: Scope) -> Any:
-    async def check(session: SessionDep, credentials: BearerDep) -> ApiToken:
+    async def check(session: SessionDep, credentials: BearerDep) -> Grant:
         if credentials is None:
             raise Unauthenticated("send an API token as `Authorization: Bearer <token>`")
         return await service.authenticate(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.db import fetch_rows
 from service.models import ApiToken
 from service.pagination import PageParams
 
@@ -20,6 +22,28 @@ async def get(session: AsyncSession, token_id: uuid.UUID) -> ApiToken | None:
 async def get_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
     result = await session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash))
     return result.first()
+
+
+class Grant(NamedTuple):
+    """What a request's token allows, as ``authenticate`` checks it."""
+
+    id: uuid.UUID
+    scope: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+_GRANT = sa.select(
+    col(ApiToken.id), col(ApiToken.scope), col(ApiToken.revoked_at), col(ApiToken.expires_at),
+    col(ApiToken.last_used_at),
+).where(col(ApiToken.token_hash) == sa.bindparam("token_hash"))  # fmt: skip
+
+
+async def grant_of(session: AsyncSession, token_hash: str) -> Grant | None:
+    """The grant of the token with this hash: read on every request, so a plain row."""
+    rows = await fetch_rows(session, _GRANT, {"token_hash": token_hash})
+    return Grant(*rows[0]) if rows else None
 
 
 async def any_exists(session: AsyncSession) -> bool:

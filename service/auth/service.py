@@ -47,9 +47,9 @@ async def create(
     return row, plain
 
 
-async def authenticate(*, session: AsyncSession, token: str, required: Scope) -> ApiToken:
-    """The live token behind ``token`` if its scope allows ``required``."""
-    row = await repository.get_by_hash(session, hash_token(token))
+async def authenticate(*, session: AsyncSession, token: str, required: Scope) -> repository.Grant:
+    """What the live token behind ``token`` grants, if its scope allows ``required``."""
+    row = await repository.grant_of(session, hash_token(token))
     now = datetime.now(UTC)
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("the bearer token is unknown or revoked")
@@ -59,7 +59,7 @@ async def authenticate(*, session: AsyncSession, token: str, required: Scope) ->
         raise Forbidden(f"this operation needs a {required.value} token; this one is {row.scope}")
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         await repository.touch(session, row.id, now)
-        row.last_used_at = now
+        row = row._replace(last_used_at=now)
     return row
 
 
