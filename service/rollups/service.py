@@ -19,6 +19,7 @@ from service.key_results.repository import LinkedEffort, latest_value
 from service.key_results.service import progress_value
 from service.models import KeyResult, KeyResultEffort, Objective, Period, Team
 from service.periods import service as periods
+from service.refs import as_uuid
 from service.rollups import queries
 from service.rollups.queries import Basis, CategoryRow, Scope
 from service.rollups.schemas import (
@@ -48,6 +49,7 @@ class TeamTree:
 
     teams: Mapping[uuid.UUID, TeamRow]
     children: Mapping[uuid.UUID | None, list[TeamRow]]
+    keys: Mapping[str, TeamRow]
 
     @classmethod
     async def read(cls, session: AsyncSession) -> TeamTree:
@@ -59,7 +61,12 @@ class TeamTree:
         children: dict[uuid.UUID | None, list[TeamRow]] = defaultdict(list)
         for team in rows:
             children[team.parent_id].append(team)
-        return cls({t.id: t for t in rows}, children)
+        return cls({t.id: t for t in rows}, children, {t.key: t for t in rows})
+
+    def find(self, ref: str) -> TeamRow | None:
+        """The team ``ref`` names by id or key, as teams.resolver finds it."""
+        ref_id = as_uuid(ref)
+        return self.teams.get(ref_id) if ref_id else self.keys.get(ref)
 
     def subtree(self, root: uuid.UUID) -> set[uuid.UUID]:
         found, stack = set(), [root]
@@ -204,11 +211,18 @@ async def team_shares(
 
 async def resolve_scope(
     session: AsyncSession, period_ref: str, team_ref: str | None
-) -> tuple[Period, Team | None, TeamTree]:
+) -> tuple[Period, TeamRow | None, TeamTree]:
     period = await periods.resolver.from_query(session, period_ref, "period")
     assert period is not None
-    team = await teams.resolver.from_query(session, team_ref, "team")
-    return period, team, await TeamTree.read(session)
+    tree = await TeamTree.read(session)
+    team = tree.find(team_ref) if team_ref is not None else None
+    if team_ref is not None and team is None:
+        # Not in the tree: the resolver's answer, as for any query naming a team (a team
+        # made since the tree was read is then read again with it).
+        await teams.resolver.from_query(session, team_ref, "team")
+        tree = await TeamTree.read(session)
+        team = tree.find(team_ref)
+    return period, team, tree
 
 
 async def rollup(

@@ -345,6 +345,17 @@ class TestBadInput:
         assert_problem(
             await admin.get("/v1/rollups/trend?period=2026-Q4&interval=day"), 422, "invalid-input"
         )
+        for ghost in ("ghost", "01a2357b-3eb6-72f5-b6bc-cfedf56cb260"):
+            problem = assert_problem(
+                await admin.get("/v1/rollups", params={"period": "2026-Q4", "team": ghost}),
+                422, "invalid-input",
+            )  # fmt: skip
+            assert problem["errors"][0]["loc"] == ["query", "team"]
+        # A team named by id or by key is the same scope.
+        payments = (await admin.get("/v1/teams/payments")).json()
+        by_id = await rollup(admin, team=payments["id"])
+        assert by_id == await rollup(admin, team="payments")
+        assert by_id["team"]["key"] == "payments"
 
     async def test_links_and_rules_refuse_what_cannot_be(
         self, admin: httpx.AsyncClient, reader: httpx.AsyncClient, tracker: FakeTracker
