@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among, chunks, fetch_rows, reused_plans
+from service.db import among, among_parameter, chunks, fetch_rows, reused_plans
 from service.models import Connection, SyncRun, Team, WorkItem
 from service.models.base import UTCDateTime, table_of
 from service.pagination import PageParams
@@ -128,11 +128,9 @@ class Stored(NamedTuple):
     derived: tuple[bool, str | None, uuid.UUID | None, uuid.UUID | None]
 
 
-async def existing_items(
-    session: AsyncSession, connection_id: uuid.UUID, external_ids: Collection[str]
-) -> dict[str, Stored]:
-    """What is stored of the items among ``external_ids``, by external id."""
-    stmt = sa.select(
+@lru_cache(maxsize=2)
+def _existing_statement(dialect: str) -> Any:
+    return sa.select(
         col(WorkItem.external_id),
         col(WorkItem.id),
         col(WorkItem.parent_id),
@@ -143,12 +141,20 @@ async def existing_items(
         col(WorkItem.decided_by_item_id),
         col(WorkItem.decided_by_rule_id),
     ).where(
-        col(WorkItem.connection_id) == connection_id,
-        among(session, col(WorkItem.external_id), external_ids),
+        col(WorkItem.connection_id) == sa.bindparam("connection_id"),
+        among_parameter(col(WorkItem.external_id), "external_ids", dialect),
     )
+
+
+async def existing_items(
+    session: AsyncSession, connection_id: uuid.UUID, external_ids: Collection[str]
+) -> dict[str, Stored]:
+    """What is stored of the items among ``external_ids``, by external id."""
+    stmt = _existing_statement(session.get_bind().dialect.name)
+    params = {"connection_id": connection_id, "external_ids": list(external_ids)}
     return {
         row[0]: Stored(row[1], row[2], row[3], row[4], (bool(row[5]), *row[6:]))
-        for row in await fetch_rows(session, stmt)
+        for row in await fetch_rows(session, stmt, params)
     }
 
 
@@ -346,6 +352,25 @@ async def resolve_parents(
     return sorted(rows, key=depth_of)
 
 
+@lru_cache(maxsize=2)
+def _children_statements(dialect: str) -> tuple[Any, Any]:
+    """The items of parameter ``connection_id`` whose parent is named, by external id or by
+    key, in parameter ``refs``."""
+    mine = col(WorkItem.connection_id) == sa.bindparam("connection_id")
+    by_external_id = sa.select(
+        col(WorkItem.id), col(WorkItem.parent_external_id), col(WorkItem.parent_id)
+    ).where(mine, among_parameter(col(WorkItem.parent_external_id), "refs", dialect))
+    # Whether the parent is named by id is checked in Python, not in SQL: a condition on
+    # parent_external_id steers SQLite onto that index, a scan of every such row.
+    by_parent_key = sa.select(
+        col(WorkItem.id),
+        col(WorkItem.parent_key),
+        col(WorkItem.parent_id),
+        col(WorkItem.parent_external_id),
+    ).where(mine, among_parameter(col(WorkItem.parent_key), "refs", dialect))
+    return by_external_id, by_parent_key
+
+
 async def adopt_children(
     session: AsyncSession, connection_id: uuid.UUID, rows: Sequence[dict[str, Any]]
 ) -> None:
@@ -358,25 +383,16 @@ async def adopt_children(
     page = {row["id"] for row in rows}
     by_id = {row["external_id"]: row["id"] for row in rows}
     by_key = {row["key"]: row["id"] for row in rows}
-    mine = col(WorkItem.connection_id) == connection_id
+    by_external_id, by_parent_key = _children_statements(session.get_bind().dialect.name)
     changes = []
     for chunk in chunks(list(by_id)):
-        stmt = sa.select(
-            col(WorkItem.id), col(WorkItem.parent_external_id), col(WorkItem.parent_id)
-        ).where(mine, among(session, col(WorkItem.parent_external_id), chunk))
-        for row_id, ref, current in await fetch_rows(session, stmt):
+        params = {"connection_id": connection_id, "refs": chunk}
+        for row_id, ref, current in await fetch_rows(session, by_external_id, params):
             if row_id not in page and by_id[ref] != current:
                 changes.append({"row_id": row_id, "new_parent": by_id[ref]})
     for chunk in chunks(list(by_key)):
-        # Whether the parent is named by id is checked here, not in SQL: a condition on
-        # parent_external_id steers SQLite onto that index, a scan of every such row.
-        keyed = sa.select(
-            col(WorkItem.id),
-            col(WorkItem.parent_key),
-            col(WorkItem.parent_id),
-            col(WorkItem.parent_external_id),
-        ).where(mine, among(session, col(WorkItem.parent_key), chunk))
-        for row_id, ref, current, named_by_id in await fetch_rows(session, keyed):
+        params = {"connection_id": connection_id, "refs": chunk}
+        for row_id, ref, current, named_by_id in await fetch_rows(session, by_parent_key, params):
             if row_id not in page and not named_by_id and by_key[ref] != current:
                 changes.append({"row_id": row_id, "new_parent": by_key[ref]})
     if changes:
