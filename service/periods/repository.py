@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,8 +17,11 @@ async def get(session: AsyncSession, period_id: uuid.UUID) -> Period | None:
     return await session.get(Period, period_id)
 
 
+_BY_NAME = select(Period).where(Period.name == sa.bindparam("name"))  # built once, as teams'
+
+
 async def get_by_name(session: AsyncSession, name: str) -> Period | None:
-    result = await session.exec(select(Period).where(Period.name == name))
+    result = await session.exec(_BY_NAME, params={"name": name})
     return result.first()
 
 

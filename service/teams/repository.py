@@ -20,8 +20,12 @@ async def get(session: AsyncSession, team_id: uuid.UUID) -> Team | None:
     return await session.get(Team, team_id)
 
 
+# Built once: most requests name a team, and building the statement cost more than running it.
+_BY_KEY = select(Team).where(Team.key == sa.bindparam("key"))
+
+
 async def get_by_key(session: AsyncSession, key: str) -> Team | None:
-    result = await session.exec(select(Team).where(Team.key == key))
+    result = await session.exec(_BY_KEY, params={"key": key})
     return result.first()
 
 
