@@ -17,7 +17,8 @@ async def get(session: AsyncSession, period_id: uuid.UUID) -> Period | None:
     return await session.get(Period, period_id)
 
 
-_BY_NAME = select(Period).where(Period.name == sa.bindparam("name"))  # built once, as teams'
+# Built once: every roll-up and trend names its period, and building cost more than running.
+_BY_NAME = select(Period).where(Period.name == sa.bindparam("name"))
 
 
 async def get_by_name(session: AsyncSession, name: str) -> Period | None:
