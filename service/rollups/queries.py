@@ -5,7 +5,7 @@ the derived columns of live leaves for the rest."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
@@ -167,6 +167,81 @@ async def aggregate(session: AsyncSession, scope: Scope) -> list[CategoryRow]:
             for category, team_id, items, total, missing in leaves
         ]
     return found
+
+
+def _from_leaves_alone(window: Window, basis: Basis, include_open: bool) -> bool:
+    """Whether the window's roll-up reads only the leaves done in it: no whole month (cells)
+    and no open leaves; so on count and points, any window shorter than a month."""
+    if basis == "days" or include_open:
+        return False
+    plan = cells.Plan.of(window, include_open)
+    return plan.months is None and plan.edges == (window,)
+
+
+async def aggregate_each(
+    session: AsyncSession,
+    windows: Sequence[Window],
+    basis: Basis,
+    include_open: bool,
+    team_ids: Collection[uuid.UUID] | None,
+) -> list[list[CategoryRow]]:
+    """``aggregate`` of each of ``windows``, which follow one another without gaps (a
+    trend's). When each reads only the leaves done in it, as a quarter's weeks do, one
+    statement reads them all, each leaf put in the window its resolution falls in; a week
+    at a time cost a statement each, most of a trend's time."""
+    if len(windows) < 2 or not all(_from_leaves_alone(w, basis, include_open) for w in windows):
+        return [
+            await aggregate(session, Scope(window, basis, include_open, team_ids))
+            for window in windows
+        ]
+    # The leaves done in the windows' whole span, as for one window that reads only leaves.
+    dialect = session.get_bind().dialect.name
+    shape = Shape(dialect, basis, team_ids is not None, False, 1, False, False)
+    params: dict[str, Any] = {
+        "done_0_start": windows[0].start_at,
+        "done_0_end": windows[-1].end_at,
+        **{f"bound_{n}": window.end_at for n, window in enumerate(windows[:-1])},
+    }
+    if team_ids is not None:
+        params["teams"] = list(team_ids)
+    found: list[list[CategoryRow]] = [[] for _ in windows]
+    for n, category, team_id, items, total, missing in await fetch_rows(
+        session, _windowed_leaf_categories(shape, len(windows)), params
+    ):
+        found[n].append(
+            CategoryRow(category, team_id, int(items), float(total or 0.0), int(missing or 0))
+        )
+    return found
+
+
+@lru_cache(maxsize=64)
+def _windowed_leaf_categories(shape: Shape, windows: int) -> Any:
+    """The leaves done in the scope's window (one edge, as ``_from_leaves_alone`` asks), by
+    the window of ``windows`` their resolution falls in, category and team; window ``n`` ends
+    at parameter ``bound_n``, the last at the scope's end."""
+    [(effort, conditions)] = measure(shape)
+    resolved = col(WorkItem.resolved_at)
+    slot = sa.case(
+        *((resolved < _at(f"bound_{n}"), sa.literal_column(str(n))) for n in range(windows - 1)),
+        else_=sa.literal_column(str(windows - 1)),
+    ).label("slot")
+    unestimated = (
+        sa.case((col(WorkItem.estimate).is_(None), 1), else_=0)
+        if shape.basis == "points"
+        else sa.literal(0)
+    )
+    return (
+        sa.select(
+            slot,
+            col(WorkItem.category),
+            col(WorkItem.team_id),
+            sa.func.count(),
+            sa.func.sum(effort),
+            sa.func.sum(unestimated),
+        )
+        .where(*conditions)
+        .group_by(slot, col(WorkItem.category), col(WorkItem.team_id))
+    )
 
 
 @lru_cache(maxsize=64)

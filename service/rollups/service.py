@@ -272,12 +272,12 @@ async def trend(
     """Each week or month of the period rolled up as a period of its own."""
     found_period, found_team, tree = await resolve_scope(session, period, team)
     team_ids = tree.subtree(found_team.id) if found_team else None
-    points = []
-    for window in split(Window(found_period.start, found_period.end), interval):
-        scope = Scope(window, basis, include_open, team_ids)
-        rows = await queries.aggregate(session, scope)
-        tally = Tally.of(rows, default.value)
-        points.append(TrendPoint(start=window.start, end=window.end, **tally.summary()))
+    windows = list(split(Window(found_period.start, found_period.end), interval))
+    each = await queries.aggregate_each(session, windows, basis, include_open, team_ids)
+    points = [
+        TrendPoint(start=window.start, end=window.end, **Tally.of(rows, default.value).summary())
+        for window, rows in zip(windows, each, strict=True)
+    ]
     return Trend(
         period=period_ref(found_period),
         team=team_ref(found_team) if found_team else None,

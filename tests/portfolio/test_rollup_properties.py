@@ -261,9 +261,20 @@ class Reference:
             return None
         return 1.0 if basis == "count" else (item.points or 0.0)
 
-    def rollup(self, basis: str, team: int | None, include_open: bool) -> dict[str, Any]:
-        start = datetime.combine(self.s.period_start, time(), UTC)
-        end = start + timedelta(days=self.s.period_days)
+    @property
+    def period_end(self) -> date:
+        return self.s.period_start + timedelta(days=self.s.period_days)
+
+    def rollup(
+        self,
+        basis: str,
+        team: int | None,
+        include_open: bool,
+        window: tuple[date, date] | None = None,
+    ) -> dict[str, Any]:
+        """The roll-up of the period, or of ``window`` within it (a trend's point)."""
+        first, last = window or (self.s.period_start, self.period_end)
+        start, end = (datetime.combine(day, time(), UTC) for day in (first, last))
         teams = self.subtree(team) if team is not None else None
         effort = dict.fromkeys(("strategic", "improvement", "heartbeat"), 0.0)
         counted = dict.fromkeys(effort, 0)
@@ -406,7 +417,41 @@ async def test_every_rollup_equals_the_reference(
             }
             for index, kr_id in enumerate(krs):
                 assert kr_effort.get(kr_id, 0.0) == pytest.approx(want["krs"][index], abs=1e-6)
+    for basis in s.bases:
+        for team in [None, *range(len(s.team_parents))]:
+            await check_trends(admin, reference, s, basis, team)
     for index, kr_id in enumerate(krs):
         body = (await admin.get(f"/v1/key-results/{kr_id}")).json()
         expected = reference.progress(index, s.kr_bases[index])
         assert body["progress"] == pytest.approx(expected, abs=1e-9)
+
+
+async def check_trends(
+    admin: httpx.AsyncClient, reference: Reference, s: Scenario, basis: str, team: int | None
+) -> None:
+    """Each week and month of the period equals the reference's roll-up of that window, and
+    the windows are calendar weeks (Monday first) and months cut to the period."""
+    for interval in ("week", "month"):
+        params: dict[str, Any] = {"period": "P", "basis": basis, "interval": interval}
+        if s.include_open:
+            params["include_open"] = "true"
+        if team is not None:
+            params["team"] = f"t{team}"
+        response = await admin.get("/v1/rollups/trend", params=params)
+        assert response.status_code == 200, response.text
+        points = response.json()["points"]
+        windows = [(date.fromisoformat(p["start"]), date.fromisoformat(p["end"])) for p in points]
+        assert windows[0][0] == s.period_start
+        assert windows[-1][1] == reference.period_end
+        for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+            assert end == start
+            assert (start.weekday() == 0) if interval == "week" else (start.day == 1)
+        for point, window in zip(points, windows, strict=True):
+            want = reference.rollup(basis, team, s.include_open, window)
+            for name, category in point["categories"].items():
+                assert category["effort"] == pytest.approx(want["effort"][name], abs=1e-6), (
+                    interval, window, name,
+                )  # fmt: skip
+                assert category["items"] == want["items"][name], (interval, window, name)
+            if basis == "points":
+                assert point["unestimated_items"] == want["unestimated"], (interval, window)

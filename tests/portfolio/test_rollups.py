@@ -295,9 +295,10 @@ class TestTrendAndCsv:
         assert (points[0]["start"], points[0]["end"]) == ("2026-10-01", "2026-10-05")
         assert points[-1]["end"] == "2027-01-01"
         assert len(points) == 14
-        assert sum(p["total"] for p in points) == 6.0
-        first = points[0]
-        assert first["total"] == 1.0  # x1, resolved 2026-10-01T01:00Z
+        # x1 (10-01T01:00Z); s1; b1 (10-19T20:00Z); t1 at Monday 11-02's first instant,
+        # so in that week, and t2; s2 in the last second of the quarter.
+        assert [p["total"] for p in points] == [1, 1, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]
+        assert points[5]["start"] == "2026-11-02"
         months = (
             await admin.get(
                 "/v1/rollups/trend",
