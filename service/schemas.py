@@ -86,8 +86,24 @@ Slug = Annotated[
     StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$"),
     AfterValidator(not_uuid_shaped),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+def _trimmed(value: str) -> str:
+    return value.strip()
+
+
+def _trimmed_not_blank(value: str) -> str:
+    if not (trimmed := value.strip()):
+        raise ValueError("must not be blank")
+    return trimmed
+
+
+# Text is stored trimmed, but its length limits hold for the text as sent, as the schema
+# states them: trimming first let 201 characters with a leading space through a 200 limit.
+TRIMMED = AfterValidator(_trimmed)
+NOT_BLANK = AfterValidator(_trimmed_not_blank)
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), NOT_BLANK]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=500), NOT_BLANK]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 
 

@@ -51,6 +51,22 @@ class TestCreateTeam:
         )
         assert_problem(response, 422, "invalid-input")
 
+    async def test_names_are_stored_trimmed_and_limited_as_sent(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        made = await factories.created(
+            client.post("/v1/teams", json={"key": "a", "name": "  Payments\t"})
+        )
+        assert made["name"] == "Payments"
+        # 201 characters as sent: over the schema's 200, though 200 once trimmed.
+        too_long = await client.post("/v1/teams", json={"key": "b", "name": " " + "x" * 200})
+        assert assert_problem(too_long, 422, "invalid-input")["errors"][0]["loc"] == [
+            "body", "name",
+        ]  # fmt: skip
+        blank = await client.post("/v1/teams", json={"key": "c", "name": " \u000b "})
+        assert_problem(blank, 422, "invalid-input")
+        assert (await client.get("/v1/teams/b")).status_code == 404
+
     async def test_unknown_fields_are_refused_not_dropped(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/v1/teams", json={"key": "a", "name": "A", "owner": "x"})
         assert_problem(response, 422, "invalid-input")

@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, FiniteFloat, StringConstraints, model_validator
 
-from service.schemas import RequestModel, ResponseModel, Text, Title
+from service.schemas import TRIMMED, RequestModel, ResponseModel, Text, Title
 
-Unit = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
+Unit = Annotated[str, StringConstraints(max_length=32), TRIMMED]
 Confidence = Annotated[FiniteFloat, Field(ge=0, le=1)]
 
 

@@ -7,11 +7,12 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from service.refs import not_uuid_shaped
-from service.schemas import Day, RequestModel, ResponseModel
+from service.schemas import NOT_BLANK, Day, RequestModel, ResponseModel
 
 PeriodName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    StringConstraints(min_length=1, max_length=64),
+    NOT_BLANK,
     AfterValidator(not_uuid_shaped),
 ]
 

@@ -15,9 +15,9 @@ from sqlmodel import col
 
 from connectors import Kind
 from service.models import WorkItem
-from service.schemas import RequestModel
+from service.schemas import NOT_BLANK, RequestModel
 
-Value = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Value = Annotated[str, StringConstraints(min_length=1, max_length=200), NOT_BLANK]
 Values = Annotated[list[Value], Field(min_length=1, max_length=200)]
 
 FIELDS = ("labels", "type_names", "kinds", "teams", "containers")

@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from service.schemas import RequestModel, ResponseModel
+from service.schemas import NOT_BLANK, RequestModel, ResponseModel
 from service.webhooks.events import EventType
 
-Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2000), NOT_BLANK]
 Description = Annotated[str, StringConstraints(max_length=500)]
 EventTypes = Annotated[list[EventType], Field(max_length=len(EventType))]
 
