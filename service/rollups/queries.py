@@ -109,6 +109,13 @@ def _within(column: Any, name: str) -> list[Any]:
     return [column >= _at(f"{name}_start"), column < _at(f"{name}_end")]
 
 
+def _unestimated(shape: Shape) -> Any:
+    """1 for a leaf without an estimate, on points; on other bases no leaf is unestimated."""
+    if shape.basis == "points":
+        return sa.case((col(WorkItem.estimate).is_(None), 1), else_=0)
+    return sa.literal(0)
+
+
 def measure(shape: Shape) -> list[tuple[Any, list[Any]]]:
     """The effort of one leaf, and the conditions a leaf meets to count (items 2 and 3), for
     each part of the leaves in scope: on count and points, the leaves done in each edge of the
@@ -145,6 +152,13 @@ class CategoryRow(NamedTuple):
     effort: float
     unestimated: int
 
+    @classmethod
+    def of_leaves(
+        cls, category: str | None, team_id: uuid.UUID | None, items: Any, total: Any, missing: Any
+    ) -> CategoryRow:
+        """A row of the leaves' sums, whose total and missing count are NULL over no rows."""
+        return cls(category, team_id, int(items), float(total or 0.0), int(missing or 0))
+
 
 async def aggregate(session: AsyncSession, scope: Scope) -> list[CategoryRow]:
     """The scope's effort by category and team. On count and points the whole months of the
@@ -162,10 +176,7 @@ async def aggregate(session: AsyncSession, scope: Scope) -> list[CategoryRow]:
         found += [CategoryRow(*row) for row in rows]
     if shape.reads_leaves:
         leaves = await fetch_rows(session, _leaf_categories(shape), params)
-        found += [
-            CategoryRow(category, team_id, int(items), float(total or 0.0), int(missing or 0))
-            for category, team_id, items, total, missing in leaves
-        ]
+        found += [CategoryRow.of_leaves(*row) for row in leaves]
     return found
 
 
@@ -205,12 +216,10 @@ async def aggregate_each(
     if team_ids is not None:
         params["teams"] = list(team_ids)
     found: list[list[CategoryRow]] = [[] for _ in windows]
-    for n, category, team_id, items, total, missing in await fetch_rows(
+    for n, *sums in await fetch_rows(
         session, _windowed_leaf_categories(shape, len(windows)), params
     ):
-        found[n].append(
-            CategoryRow(category, team_id, int(items), float(total or 0.0), int(missing or 0))
-        )
+        found[n].append(CategoryRow.of_leaves(*sums))
     return found
 
 
@@ -225,11 +234,7 @@ def _windowed_leaf_categories(shape: Shape, windows: int) -> Any:
         *((resolved < _at(f"bound_{n}"), sa.literal_column(str(n))) for n in range(windows - 1)),
         else_=sa.literal_column(str(windows - 1)),
     ).label("slot")
-    unestimated = (
-        sa.case((col(WorkItem.estimate).is_(None), 1), else_=0)
-        if shape.basis == "points"
-        else sa.literal(0)
-    )
+    unestimated = _unestimated(shape)
     return (
         sa.select(
             slot,
@@ -277,11 +282,7 @@ def _leaf_groups(shape: Shape) -> Any:
     whose links they inherit. Every leaf under one linked item shares that item's split, so
     splitting a group by its source's links equals joining every leaf to its effective links,
     at the cost of joining a few groups instead."""
-    unestimated = (
-        sa.case((col(WorkItem.estimate).is_(None), 1), else_=0)
-        if shape.basis == "points"
-        else sa.literal(0)
-    )
+    unestimated = _unestimated(shape)
     strategic = col(WorkItem.category) == "strategic"
     source = sa.case((strategic, col(WorkItem.decided_by_item_id)), else_=None)
     parts = [

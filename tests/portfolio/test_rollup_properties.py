@@ -380,6 +380,16 @@ async def load(admin: httpx.AsyncClient, tracker: FakeTracker, s: Scenario) -> l
     return krs
 
 
+def query(s: Scenario, basis: str, team: int | None) -> dict[str, str]:
+    """The query of a roll-up or trend of the scenario's period on ``basis``, for ``team``."""
+    params = {"period": "P", "basis": basis}
+    if s.include_open:
+        params["include_open"] = "true"
+    if team is not None:
+        params["team"] = f"t{team}"
+    return params
+
+
 @settings(
     max_examples=50, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -398,12 +408,7 @@ async def test_every_rollup_equals_the_reference(
     reference = Reference(s)
     for basis in s.bases:
         for team in [None, *range(len(s.team_parents))]:
-            params: dict[str, Any] = {"period": "P", "basis": basis}
-            if s.include_open:
-                params["include_open"] = "true"
-            if team is not None:
-                params["team"] = f"t{team}"
-            response = await admin.get("/v1/rollups", params=params)
+            response = await admin.get("/v1/rollups", params=query(s, basis, team))
             assert response.status_code == 200, response.text
             got, want = response.json(), reference.rollup(basis, team, s.include_open)
             Rollup.model_validate(got)
@@ -432,11 +437,7 @@ async def check_trends(
     """Each week and month of the period equals the reference's roll-up of that window, and
     the windows are calendar weeks (Monday first) and months cut to the period."""
     for interval in ("week", "month"):
-        params: dict[str, Any] = {"period": "P", "basis": basis, "interval": interval}
-        if s.include_open:
-            params["include_open"] = "true"
-        if team is not None:
-            params["team"] = f"t{team}"
+        params = query(s, basis, team) | {"interval": interval}
         response = await admin.get("/v1/rollups/trend", params=params)
         assert response.status_code == 200, response.text
         points = response.json()["points"]
