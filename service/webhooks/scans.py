@@ -13,17 +13,21 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import chunks
+from service.db import among, chunks, fetch_rows
 from service.key_results import repository as key_result_rows
 from service.key_results import service as key_results
+from service.key_results.repository import LinkedEffort, latest_value
 from service.models import (
     EpicWatch,
     KeyResult,
+    KeyResultEffort,
     KeyResultWatch,
     Objective,
     Period,
@@ -133,30 +137,82 @@ async def _objective_teams(
     return dict(rows.all())
 
 
+@lru_cache(maxsize=1)
+def _progress_inputs() -> Any:
+    """What every KR's progress is computed from (as the roll-ups read it), in one query with
+    no list of ids: the scan reads every KR."""
+    return (
+        sa.select(
+            col(KeyResult.id), col(KeyResult.progress_mode), col(KeyResult.progress_basis),
+            col(KeyResult.start_value), col(KeyResult.target_value),
+            sa.func.coalesce(latest_value(col(KeyResult.id)), col(KeyResult.current_value)),
+            col(KeyResultEffort.done_count), col(KeyResultEffort.all_count),
+            col(KeyResultEffort.done_points), col(KeyResultEffort.all_points),
+        )
+        .outerjoin(KeyResultEffort, col(KeyResultEffort.key_result_id) == KeyResult.id)
+        .order_by(col(KeyResult.id))
+    )  # fmt: skip
+
+
+async def _progress_now(session: AsyncSession) -> dict[uuid.UUID, float]:
+    """Every KR's progress, from plain rows: objects of every KR and watch took most of a
+    scan (43 ms of 47 at 1,800 KRs), and the scan runs within seconds of every write."""
+    found = {}
+    for kr_id, mode, basis, start, target, current, *linked in await fetch_rows(
+        session, _progress_inputs()
+    ):
+        found[kr_id] = key_results.progress_value(
+            mode=mode, basis=basis, start=start, target=target, current=current,
+            linked=None if linked[0] is None else LinkedEffort(*linked),
+        )  # fmt: skip
+    return found
+
+
+_WATCHED = sa.select(col(KeyResultWatch.key_result_id), col(KeyResultWatch.progress))
+
+
 async def scan_progress(session: AsyncSession) -> list[Event]:
     """``key_result.progress_changed`` when a KR's progress differs from the last seen; a KR
     seen for the first time only sets the baseline."""
-    krs = list((await session.exec(select(KeyResult).order_by(col(KeyResult.id)))).all())
+    progress = await _progress_now(session)
+    watched = dict(await fetch_rows(session, _WATCHED))
+    moved = {}
+    for kr_id, now in progress.items():
+        previous = watched.get(kr_id)
+        if previous is None:
+            session.add(KeyResultWatch(key_result_id=kr_id, progress=now))
+        elif abs(previous - now) > PROGRESS_EPSILON:
+            moved[kr_id] = previous
+    if not moved:
+        return []
+    krs = list(
+        (
+            await session.exec(
+                select(KeyResult)
+                .where(among(session, col(KeyResult.id), moved))
+                .order_by(col(KeyResult.id))
+            )
+        ).all()
+    )
+    watches = await session.exec(
+        select(KeyResultWatch).where(among(session, col(KeyResultWatch.key_result_id), moved))
+    )
+    watch_of = {w.key_result_id: w for w in watches.all()}
     facts = await key_results.ProgressFacts.read(session, krs)
-    watches = {w.key_result_id: w for w in (await session.exec(select(KeyResultWatch))).all()}
     teams_of = await _objective_teams(session, krs)
     events = []
     for kr in krs:
-        progress = key_results.progress_of(kr, facts)
-        watch = watches.get(kr.id)
+        watch = watch_of.get(kr.id)
         if watch is None:
-            session.add(KeyResultWatch(key_result_id=kr.id, progress=progress))
-            continue
-        if abs(watch.progress - progress) <= PROGRESS_EPSILON:
-            continue
-        previous, watch.progress = watch.progress, progress
+            continue  # the KR went since its progress was read
+        watch.progress = key_results.progress_of(kr, facts)
         session.add(watch)
         events.append(
             Event(
                 EventType.key_result_progress_changed,
                 {
                     "key_result": key_results.out(kr, facts).model_dump(mode="json"),
-                    "previous_progress": previous,
+                    "previous_progress": moved[kr.id],
                 },
                 team_id=teams_of.get(kr.objective_id),
             )
