@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among_parameter, chunks
+from service.db import among_parameter, chunks, execute
 from service.models import EffectiveLink, KeyResult, KeyResultEffort, WorkItem
 from service.models.base import table_of
 
@@ -74,5 +74,5 @@ async def recompute(session: AsyncSession, key_result_ids: Collection[uuid.UUID]
     await _take_turns(session, key_result_ids)
     delete, insert = _statements(session.get_bind().dialect.name)
     for batch in chunks(key_result_ids, 1000):
-        await session.exec(delete, params={"ids": batch})
-        await session.exec(insert, params={"ids": batch})
+        await execute(session, delete, {"ids": batch})
+        await execute(session, insert, {"ids": batch})

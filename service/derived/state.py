@@ -23,10 +23,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among, among_parameter, chunks, fetch_rows, reused_plans
+from service.db import among_parameter, chunks, execute, fetch_rows, reused_plans
 from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.models.base import table_of
@@ -177,43 +177,50 @@ async def take_tree_turn(session: AsyncSession, item_id: uuid.UUID) -> None:
         await connection.execute(_TREE_LOCKS, {"item": item_id, "space": TREE_LOCK})
 
 
+@lru_cache(maxsize=4)
+def _pairs_statement(dialect: str, effective: bool) -> Any:
+    """(item, key result, number) rows of the items in parameter ``ids``: their own links'
+    weights, or if ``effective`` their effective links' shares. Built once."""
+    columns: tuple[Any, Any, Any] = (
+        (col(EffectiveLink.work_item_id), col(EffectiveLink.key_result_id),
+         col(EffectiveLink.share))
+        if effective
+        else (col(Link.work_item_id), col(Link.key_result_id), col(Link.weight))
+    )  # fmt: skip
+    return sa.select(*columns).where(among_parameter(columns[0], "ids", dialect))
+
+
 async def _by_item(
-    session: AsyncSession, columns: tuple[Any, Any, Any], ids: Iterable[uuid.UUID]
+    session: AsyncSession, effective: bool, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Pairs]:
-    """(item, key result, number) rows of ``ids``, as each item's sorted (KR, number) pairs."""
-    item, key_result, number = columns
+    """Each item's sorted (KR, number) pairs (see ``_pairs_statement``)."""
+    stmt = _pairs_statement(session.get_bind().dialect.name, effective)
     found: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
     for batch in chunks(ids):
-        stmt = select(item, key_result, number).where(among(session, item, batch))
-        rows = await session.exec(stmt)
-        for item_id, key_result_id, value in rows.all():
+        for item_id, key_result_id, value in await fetch_rows(session, stmt, {"ids": batch}):
             found[item_id].append((key_result_id, value))
     return {item_id: tuple(sorted(pairs)) for item_id, pairs in found.items()}
 
 
 async def _own_links(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Pairs]:
     """Each item's own links: (KR, weight)."""
-    columns = (col(Link.work_item_id), col(Link.key_result_id), col(Link.weight))
-    return await _by_item(session, columns, ids)
+    return await _by_item(session, False, ids)
 
 
 async def _stored_shares(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Pairs]:
     """Each item's stored effective links: (KR, share)."""
-    columns = (
-        col(EffectiveLink.work_item_id), col(EffectiveLink.key_result_id),
-        col(EffectiveLink.share),
-    )  # fmt: skip
-    return await _by_item(session, columns, ids)
+    return await _by_item(session, True, ids)
+
+
+_RULES = sa.select(
+    col(ClassificationRule.id), col(ClassificationRule.category), col(ClassificationRule.match)
+).order_by(col(ClassificationRule.priority).desc(), col(ClassificationRule.id))
 
 
 async def classification_rules(session: AsyncSession) -> list[Rule]:
     """Highest priority first; among equals, the rule created first."""
-    rows = await session.exec(
-        select(ClassificationRule).order_by(
-            col(ClassificationRule.priority).desc(), col(ClassificationRule.id)
-        )
-    )
-    return [Rule(r.id, r.category, Matcher.of(r.match)) for r in rows.all()]
+    rows = await fetch_rows(session, _RULES)
+    return [Rule(rule_id, category, Matcher.of(match)) for rule_id, category, match in rows]
 
 
 def _step(
@@ -337,12 +344,11 @@ async def refresh(
     if changed_rows:
         await _update_states(session, changed_rows)
     if changed_shares:
-        effective = table_of(EffectiveLink)
         # Only items that had effective links have rows to delete: linking an epic for the
         # first time inserts its descendants' rows and deletes none.
+        delete = _delete_shares_statement(session.get_bind().dialect.name)
         for batch in chunks(i for i in changed_shares if i in stored_shares):
-            gone = among(session, effective.c.work_item_id, batch)
-            await session.exec(sa.delete(effective).where(gone))
+            await execute(session, delete, {"ids": batch})
         await _insert_shares(session, changed_shares)
     # The parents of the roots may have gained or lost their last live child.
     parents = {nodes[r].parent_id for r in roots if r in nodes}
@@ -428,19 +434,31 @@ async def _insert_shares(session: AsyncSession, shares: Mapping[uuid.UUID, Pairs
     await session.exec(sa.insert(table_of(EffectiveLink)), params=params)
 
 
-async def refresh_leafness(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
-    """Whether each of ``ids`` still has a live child."""
+@lru_cache(maxsize=2)
+def _delete_shares_statement(dialect: str) -> Any:
+    effective = table_of(EffectiveLink)
+    return sa.delete(effective).where(among_parameter(effective.c.work_item_id, "ids", dialect))
+
+
+@lru_cache(maxsize=2)
+def _leafness_statement(dialect: str) -> Any:
     items = table_of(WorkItem)
     child = items.alias("child")
     has_live_child = sa.exists().where(
         child.c.parent_id == items.c.id, child.c.deleted_at.is_(None)
     )
+    return (
+        sa.update(items)
+        .where(among_parameter(items.c.id, "ids", dialect))
+        .values(is_leaf=~has_live_child)
+    )
+
+
+async def refresh_leafness(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
+    """Whether each of ``ids`` still has a live child."""
+    statement = _leafness_statement(session.get_bind().dialect.name)
     for batch in chunks(ids):
-        await session.exec(
-            sa.update(items)
-            .where(among(session, items.c.id, batch))
-            .values(is_leaf=~has_live_child)
-        )
+        await execute(session, statement, {"ids": batch})
 
 
 @lru_cache(maxsize=2)
@@ -463,4 +481,4 @@ async def normalise_link_shares(session: AsyncSession, ids: Collection[uuid.UUID
     """Each link's share of its item's link weights, for the links of ``ids``."""
     statement = _normalise_statement(session.get_bind().dialect.name)
     for batch in chunks(ids):
-        await session.exec(statement, params={"ids": batch})
+        await execute(session, statement, {"ids": batch})
