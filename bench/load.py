@@ -194,6 +194,13 @@ async def _backends(url: str) -> list[int]:
     return pids
 
 
+def idle_cpu(served: Served) -> float:
+    """What the replicas spend idle (their timers), per second: taken off what requests cost."""
+    started, idle = time.perf_counter(), cpu_seconds(served.pids)
+    time.sleep(5)
+    return (cpu_seconds(served.pids) - idle) / (time.perf_counter() - started)
+
+
 def costs(served: Served, url: str, plan: dict[str, Any], requests: int) -> dict[str, Any]:
     """CPU per request of each kind, sent one at a time: the API processes' and the
     database's, for ``requests`` of each kind (writes include the scans they ask for, which
@@ -201,10 +208,7 @@ def costs(served: Served, url: str, plan: dict[str, Any], requests: int) -> dict
     link of its own behind."""
     found = {}
     mix = Mix(plan, 0, int(plan["clients"]))
-    # What the replicas spend idle (their timers), per second, is taken off each kind's.
-    idle_started, idle = time.perf_counter(), cpu_seconds(served.pids)
-    time.sleep(5)
-    idle_rate = (cpu_seconds(served.pids) - idle) / (time.perf_counter() - idle_started)
+    idle_rate = idle_cpu(served)
     with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
         for kind, _ in MIX:
             database = asyncio.run(_backends(url))
@@ -230,6 +234,35 @@ def costs(served: Served, url: str, plan: dict[str, Any], requests: int) -> dict
             found[kind] = {
                 "server_ms": 1000 * server / requests,
                 "database_ms": 1000 * db / requests,
+            }
+    return found
+
+
+# What any request costs before its own work: no database, a refused token, one row.
+FLOORS = (
+    ("GET /healthz (no database)", "/healthz", False),
+    ("GET /v1/periods?limit=1, no token (a 401)", "/v1/periods?limit=1", False),
+    ("GET /v1/periods?limit=1 (one row)", "/v1/periods?limit=1", True),
+)
+
+
+def floors(served: Served, url: str, requests: int) -> dict[str, dict[str, float]]:
+    """CPU per request of the FLOORS, sent one at a time, as ``costs`` reads it."""
+    found = {}
+    idle_rate = idle_cpu(served)
+    database = asyncio.run(_backends(url))
+    with httpx.Client(timeout=60) as client:
+        for label, path, token in FLOORS:
+            headers = {"Authorization": f"Bearer {TOKEN}"} if token else {}
+            started = time.perf_counter()
+            before = cpu_seconds(served.pids), cpu_seconds(database)
+            for sent in range(requests):
+                client.get(served.bases[sent % len(served.bases)] + path, headers=headers)
+            server = cpu_seconds(served.pids) - before[0]
+            server -= idle_rate * (time.perf_counter() - started)
+            found[label] = {
+                "server_ms": 1000 * max(0.0, server) / requests,
+                "database_ms": 1000 * (cpu_seconds(database) - before[1]) / requests,
             }
     return found
 
@@ -265,6 +298,8 @@ def run(
                             "krs": krs, "connection": served.connection_id,
                             "clients": concurrency}  # fmt: skip
                     spent = costs(served, url, plan, cost_requests) if cost_requests else None
+                    # Many requests: each costs about a millisecond, and /proc counts in 10s.
+                    floor = floors(served, url, 10 * cost_requests) if cost_requests else None
                     plan_file = Path(data_dir) / "plan.json"  # too long for a command line
                     plan_file.write_text(json.dumps(plan))
                     generator = subprocess.run(
@@ -275,7 +310,7 @@ def run(
                     )  # fmt: skip
                     result: dict[str, Any] = json.loads(generator.stdout)
                     if spent is not None:
-                        result["costs"] = spent
+                        result["costs"], result["floors"] = spent, floor
                     return result
             finally:
                 # What the server logged at ERROR, to show with any errors counted.
@@ -332,6 +367,11 @@ def main() -> None:
                   f"{total:.1f} |")  # fmt: skip
         print(f"\nweighted by the mix: {weighted:.1f} ms of CPU a request, so at most "
               f"{2000 / weighted:.0f} requests/s on 2 busy cores, generator aside")  # fmt: skip
+        print("\nWhat any request costs before its own work, one at a time:\n")
+        print("| request | API ms | PostgreSQL ms |")
+        print("|---|---:|---:|")
+        for label, c in r["floors"].items():
+            print(f"| {label} | {c['server_ms']:.1f} | {c['database_ms']:.1f} |")
     print(f"errors: {r['errors'] or 'none'}")
     if r["errors"]:
         raise SystemExit("the load met errors")
