@@ -339,7 +339,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--costs", type=int, default=40, metavar="N",
-        help="first send N requests of each kind one at a time, for their CPU cost (0: don't)",
+        help="first send N requests of each kind one at a time, for their CPU cost, and 10 N "
+        "of each floor request (0: don't)",
     )  # fmt: skip
     args = parser.parse_args()
     r = run(args.items, args.seconds, args.concurrency, args.replicas, args.costs)
