@@ -75,6 +75,20 @@ def latest_value(key_result_id: Any) -> Any:
     )
 
 
+def progress_inputs() -> tuple[Any, ...]:
+    """What a KR's progress is computed from, as columns of a query that outer-joins its
+    KeyResultEffort row to KeyResult: mode, basis, start, target, current value (the latest
+    check-in's, or the KR's own) and the linked effort's four sums (NULL with no row). Read by
+    queries over many KRs; ``service.progress_from`` computes the progress of such a row."""
+    return (
+        col(KeyResult.progress_mode), col(KeyResult.progress_basis),
+        col(KeyResult.start_value), col(KeyResult.target_value),
+        sa.func.coalesce(latest_value(col(KeyResult.id)), col(KeyResult.current_value)),
+        col(KeyResultEffort.done_count), col(KeyResultEffort.all_count),
+        col(KeyResultEffort.done_points), col(KeyResultEffort.all_points),
+    )  # fmt: skip
+
+
 async def latest_check_ins(
     session: AsyncSession, key_result_ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, CheckIn]:

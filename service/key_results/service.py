@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -63,6 +64,15 @@ def progress_value(
         done, total = (linked or repository.NO_EFFORT).by(basis)
         return linked_progress(done_effort=done, total_effort=total)
     return manual_progress(start=start, target=target, current=current)
+
+
+def progress_from(inputs: Sequence[Any]) -> float:
+    """The progress of a row of ``repository.progress_inputs()``."""
+    mode, basis, start, target, current, *linked = inputs
+    return progress_value(
+        mode=mode, basis=basis, start=start, target=target, current=current,
+        linked=None if linked[0] is None else repository.LinkedEffort(*linked),
+    )  # fmt: skip
 
 
 def progress_of(key_result: KeyResult, facts: ProgressFacts) -> float:

@@ -15,8 +15,8 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import fetch_rows
-from service.key_results.repository import LinkedEffort, latest_value
-from service.key_results.service import progress_value
+from service.key_results.repository import progress_inputs
+from service.key_results.service import progress_from
 from service.models import KeyResult, KeyResultEffort, Objective, Period, Team
 from service.periods import service as periods
 from service.refs import as_uuid
@@ -139,16 +139,11 @@ def _key_results_in(shape: queries.Shape) -> Any:
     shows of it and its progress needs (its objective, period and team, its latest check-in's
     value and its linked effort), in one query; built once per shape."""
     sums = queries.key_result_sums(shape)
-    latest = latest_value(col(KeyResult.id))
     return (
         sa.select(
             col(KeyResult.id), col(KeyResult.title), col(KeyResult.objective_id),
-            col(KeyResult.progress_mode), col(KeyResult.progress_basis),
-            col(KeyResult.start_value), col(KeyResult.target_value),
-            sa.func.coalesce(latest, col(KeyResult.current_value)), col(Objective.title),
-            col(Period.name), col(Team.key), sums.c.leaves, sums.c.effort,
-            col(KeyResultEffort.done_count), col(KeyResultEffort.all_count),
-            col(KeyResultEffort.done_points), col(KeyResultEffort.all_points),
+            col(Objective.title), col(Period.name), col(Team.key), sums.c.leaves, sums.c.effort,
+            *progress_inputs(),
         )
         .select_from(sums)
         .join(KeyResult, col(KeyResult.id) == sums.c.key_result_id)
@@ -166,12 +161,8 @@ async def _objectives(session: AsyncSession, scope: Scope, total: float) -> list
     grouped: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     labels: dict[uuid.UUID, tuple[str, str, str | None]] = {}
     for row in await fetch_rows(session, stmt, queries.parameters(scope)):
-        kr_id, title, objective_id, mode, basis, start, target, current, *rest = row
-        objective, period_name, team_key, leaves, effort, *linked = rest
-        progress = progress_value(
-            mode=mode, basis=basis, start=start, target=target, current=current,
-            linked=None if linked[0] is None else LinkedEffort(*linked),
-        )  # fmt: skip
+        kr_id, title, objective_id, objective, period_name, team_key, leaves, effort = row[:8]
+        progress = progress_from(row[8:])
         grouped[objective_id].append(
             {"id": kr_id, "title": title, "effort": float(effort), "items": int(leaves),
              "progress": progress}

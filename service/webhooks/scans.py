@@ -21,7 +21,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.db import among, chunks, fetch_rows
 from service.key_results import repository as key_result_rows
 from service.key_results import service as key_results
-from service.key_results.repository import LinkedEffort, latest_value
 from service.models import (
     EpicWatch,
     KeyResult,
@@ -135,32 +134,17 @@ async def _objective_teams(
     return dict(rows.all())
 
 
-# What every KR's progress is computed from (as the roll-ups read it), in one query with no
-# list of ids: the scan reads every KR.
-_PROGRESS_INPUTS = (
-    sa.select(
-        col(KeyResult.id), col(KeyResult.progress_mode), col(KeyResult.progress_basis),
-        col(KeyResult.start_value), col(KeyResult.target_value),
-        sa.func.coalesce(latest_value(col(KeyResult.id)), col(KeyResult.current_value)),
-        col(KeyResultEffort.done_count), col(KeyResultEffort.all_count),
-        col(KeyResultEffort.done_points), col(KeyResultEffort.all_points),
-    )
-    .outerjoin(KeyResultEffort, col(KeyResultEffort.key_result_id) == KeyResult.id)
-)  # fmt: skip
+# Every KR with what its progress is computed from, in one query with no list of ids.
+_PROGRESS_INPUTS = sa.select(col(KeyResult.id), *key_result_rows.progress_inputs()).outerjoin(
+    KeyResultEffort, col(KeyResultEffort.key_result_id) == KeyResult.id
+)
 
 
 async def _progress_now(session: AsyncSession) -> dict[uuid.UUID, float]:
     """Every KR's progress, from plain rows: objects of every KR and watch took most of a
     scan (43 ms of 47 at 1,800 KRs), and the scan runs within seconds of every write."""
-    found = {}
-    for kr_id, mode, basis, start, target, current, *linked in await fetch_rows(
-        session, _PROGRESS_INPUTS
-    ):
-        found[kr_id] = key_results.progress_value(
-            mode=mode, basis=basis, start=start, target=target, current=current,
-            linked=None if linked[0] is None else LinkedEffort(*linked),
-        )  # fmt: skip
-    return found
+    rows = await fetch_rows(session, _PROGRESS_INPUTS)
+    return {row[0]: key_results.progress_from(row[1:]) for row in rows}
 
 
 _WATCHED = sa.select(col(KeyResultWatch.key_result_id), col(KeyResultWatch.progress))
