@@ -201,6 +201,24 @@ def idle_cpu(served: Served) -> float:
     return (cpu_seconds(served.pids) - idle) / (time.perf_counter() - started)
 
 
+class Spent:
+    """The CPU the replicas (their idle timers taken off) and ``database``'s backends spend
+    from its making on."""
+
+    def __init__(self, served: Served, database: list[int], idle_rate: float) -> None:
+        self.pids, self.database, self.idle_rate = served.pids, database, idle_rate
+        self.started = time.perf_counter()
+        self.server, self.db = cpu_seconds(self.pids), cpu_seconds(database)
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        server = cpu_seconds(self.pids) - self.server
+        server -= self.idle_rate * (time.perf_counter() - self.started)
+        return {
+            "server_ms": 1000 * max(0.0, server) / requests,
+            "database_ms": 1000 * (cpu_seconds(self.database) - self.db) / requests,
+        }
+
+
 def costs(served: Served, url: str, plan: dict[str, Any], requests: int) -> dict[str, Any]:
     """CPU per request of each kind, sent one at a time: the API processes' and the
     database's, for ``requests`` of each kind (writes include the scans they ask for, which
@@ -211,9 +229,7 @@ def costs(served: Served, url: str, plan: dict[str, Any], requests: int) -> dict
     idle_rate = idle_cpu(served)
     with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
         for kind, _ in MIX:
-            database = asyncio.run(_backends(url))
-            started = time.perf_counter()
-            before = cpu_seconds(served.pids), cpu_seconds(database)
+            spent = Spent(served, asyncio.run(_backends(url)), idle_rate)
             sent = 0
             while sent < requests:
                 drawn, method, path, kwargs = mix.next()
@@ -228,13 +244,7 @@ def costs(served: Served, url: str, plan: dict[str, Any], requests: int) -> dict
                 sent += 1
             if kind in ("link", "hook"):
                 time.sleep(SPACING["scan_events"] + 1)  # the scans the writes asked for
-            elapsed = time.perf_counter() - started
-            server = max(0.0, cpu_seconds(served.pids) - before[0] - idle_rate * elapsed)
-            db = cpu_seconds(database) - before[1]
-            found[kind] = {
-                "server_ms": 1000 * server / requests,
-                "database_ms": 1000 * db / requests,
-            }
+            found[kind] = spent.per_request(requests)
     return found
 
 
@@ -254,16 +264,10 @@ def floors(served: Served, url: str, requests: int) -> dict[str, dict[str, float
     with httpx.Client(timeout=60) as client:
         for label, path, token in FLOORS:
             headers = {"Authorization": f"Bearer {TOKEN}"} if token else {}
-            started = time.perf_counter()
-            before = cpu_seconds(served.pids), cpu_seconds(database)
+            spent = Spent(served, database, idle_rate)
             for sent in range(requests):
                 client.get(served.bases[sent % len(served.bases)] + path, headers=headers)
-            server = cpu_seconds(served.pids) - before[0]
-            server -= idle_rate * (time.perf_counter() - started)
-            found[label] = {
-                "server_ms": 1000 * max(0.0, server) / requests,
-                "database_ms": 1000 * (cpu_seconds(database) - before[1]) / requests,
-            }
+            found[label] = spent.per_request(requests)
     return found
 
 
