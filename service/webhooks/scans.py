@@ -184,6 +184,8 @@ async def scan_progress(session: AsyncSession) -> list[Event]:
         watch = watch_of.get(kr.id)
         if watch is None:
             continue  # the KR went since its progress was read
+        # From the facts the event shows, read after the bulk pass: a check-in committed in
+        # between then moves the watch and the announced progress alike.
         watch.progress = key_results.progress_of(kr, facts)
         session.add(watch)
         events.append(

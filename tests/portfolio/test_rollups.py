@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.db import fetch_rows
+from service.key_results.repository import progress_inputs
+from service.key_results.service import progress_from
+from service.models import KeyResult, KeyResultEffort
 from tests import factories
 from tests.conftest import assert_problem
 from tests.portfolio.world import build, efforts, link, rollup
@@ -283,6 +291,35 @@ class TestTeamsAndProgress:
         assert (await admin.get(f"/v1/key-results/{kr['id']}")).json()["progress"] == 1.0
         objective = (await admin.get(f"/v1/objectives/{world.objectives['pay']['id']}")).json()
         assert objective["progress"] == pytest.approx((0.0 + 1.0 + 0.0) / 3)
+
+    async def test_progress_read_in_bulk_is_each_key_results_own(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker, session: AsyncSession
+    ) -> None:
+        """The roll-ups and the progress scan read every KR's progress in one query; it must
+        be what each KR answers alone: manual with and without check-ins, linked on points
+        and on counts, linked with no work."""
+        world = await build(admin, tracker)
+        pay = world.objectives["pay"]["id"]
+        points = await factories.key_result(
+            admin, pay, progress_mode="linked", progress_basis="points"
+        )
+        await link(admin, points, "PAY-E1", weight=1)
+        by_count = await factories.key_result(admin, pay, progress_mode="linked")
+        await link(admin, by_count, "PAY-E1", weight=3)
+        await factories.key_result(admin, pay, progress_mode="linked")  # no work at all
+        checked = await factories.key_result(admin, pay, target_value=10, current_value=1)
+        await admin.post(f"/v1/key-results/{checked['id']}/check-ins", json={"value": 4})
+        stmt = sa.select(col(KeyResult.id), *progress_inputs()).outerjoin(
+            KeyResultEffort, col(KeyResultEffort.key_result_id) == KeyResult.id
+        )
+        bulk = {row[0]: progress_from(row[1:]) for row in await fetch_rows(session, stmt)}
+        alone = {
+            uuid.UUID(kr["id"]): kr["progress"]
+            for kr in (await admin.get("/v1/key-results", params={"limit": 200})).json()["items"]
+        }
+        assert bulk == pytest.approx(alone)
+        assert len(set(alone.values())) >= 4  # the cases differ, so a mix-up would show
+        assert 0 < bulk[uuid.UUID(points["id"])] < 1
 
 
 class TestTrendAndCsv:
