@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 
 from service.app import create_app
 from service.auth import service as auth
@@ -139,6 +143,63 @@ class TestBearerToken:
             row = (await session.exec(stmt)).one()
         assert row.last_used_at is not None
         assert row.last_used_at >= before
+
+
+@pytest.mark.parametrize(
+    "engine", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+class TestLastUseOnPostgres:
+    """With committed tokens and the app's own sessions, not the tests' shared transaction."""
+
+    @pytest.fixture
+    async def database(self, engine: AsyncEngine) -> AsyncIterator[Database]:
+        made = Database.from_url(engine.url.render_as_string(hide_password=False))
+        yield made
+        async with made.transaction() as session:
+            await session.exec(sa.delete(ApiToken).where(col(ApiToken.name) == "last use"))
+        await made.dispose()
+
+    async def _last_used(self, database: Database, token_id: uuid.UUID) -> datetime | None:
+        async with database.reading() as session:
+            row = await session.get(ApiToken, token_id)
+            assert row is not None
+            return row.last_used_at
+
+    async def test_a_get_records_the_last_use_though_it_reads_outside_a_transaction(
+        self, database: Database, settings: Settings
+    ) -> None:
+        async with database.transaction() as session:
+            row, plain = await auth.create(session=session, name="last use", scope=Scope.read)
+        app = create_app(settings, database=database, queue=InProcessQueue(eager=True))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            headers = {"Authorization": f"Bearer {plain}"}
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://t", headers=headers
+            ) as reader:
+                assert (await reader.get("/v1/teams")).status_code == 200
+        assert await self._last_used(database, row.id) is not None
+
+    async def test_a_request_does_not_wait_for_another_recording_the_same_tokens_use(
+        self, database: Database
+    ) -> None:
+        async with database.transaction() as session:
+            row, plain = await auth.create(session=session, name="last use", scope=Scope.write)
+        # Another request's transaction holds the row: it is recording a use of the token.
+        async with database.engine.connect() as other:
+            lock = sa.text("SELECT 1 FROM api_tokens WHERE id = :id FOR UPDATE")
+            await other.execute(lock, {"id": row.id})
+            async with database.transaction() as session:
+                grant = await asyncio.wait_for(
+                    auth.authenticate(session=session, token=plain, required=Scope.write), 5
+                )
+            assert grant.id == row.id
+            await other.rollback()
+        # The other one recorded nothing after all: the next request records the use.
+        assert await self._last_used(database, row.id) is None
+        async with database.transaction() as session:
+            await auth.authenticate(session=session, token=plain, required=Scope.read)
+        assert await self._last_used(database, row.id) is not None
 
 
 class TestTokensApi:
