@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -87,21 +88,86 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("connect_args", {}).setdefault("server_settings", {}).setdefault(
         "plan_cache_mode", "force_custom_plan"
     )
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_async_engine(full, **kwargs)
+    # The most recently returned connection is handed out first: under load a few stay busy
+    # and are never idle long enough to need a ping (below); the rest idle and are pinged.
+    kwargs.setdefault("pool_use_lifo", True)
+    engine = create_async_engine(full, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A connection back in the pool for longer than this is pinged before it is handed out.
+PING_AFTER_IDLE = 1.0
+
+
+def _ping(dbapi_connection: Any) -> None:
+    dbapi_connection.ping()
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a connection on checkout only if it idled in the pool past ``PING_AFTER_IDLE``.
+
+    A connection PostgreSQL dropped (a restart, a terminated backend, a proxy's idle
+    timeout) is then replaced before a request sees it, as ``pool_pre_ping`` would. That
+    pings every checkout, and asyncpg's ping is BEGIN, a query and ROLLBACK: three round
+    trips before each request's own. A connection returned within the last second was
+    working then; if the server died since, the request fails as one already running
+    would, and the pool then drops every connection made before the failure.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.pop("returned_at", None)
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE:
+            return
+        try:
+            _ping(dbapi_connection)
+        except Exception as exc:
+            # The pool closes this one and checks out another (PoolEvents.checkout).
+            raise DisconnectionError("the connection was dropped while idle") from exc
 
 
 @dataclass
 class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Sessions whose statements each commit on their own (``reading``); None: ``reading``
+    # is a transaction (tests, whose sessions share one rolled-back transaction).
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Database:
         engine = create_engine(url, **kwargs)
-        return cls(engine, sessions_for(engine))
+        if engine.dialect.name != "postgresql":
+            # SQLite's reads stay transactions: its driver's own transaction handling would
+            # come back with the isolation level reset on each checkin (_configure_sqlite).
+            return cls(engine, sessions_for(engine))
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return cls(engine, sessions_for(engine), sessions_for(autocommit))
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for work that only reads: on PostgreSQL no BEGIN and no COMMIT, two
+        round trips fewer.
+
+        Each statement then runs in a transaction of its own. Under READ COMMITTED, which
+        okr-sync's transactions use, each statement of a transaction reads its own snapshot
+        anyway, so a read sees what it would have seen. A write made here (an API token's
+        last use) commits at once; nothing that needs two writes to stand together, a
+        savepoint or a transaction-scoped lock belongs here.
+        """
+        if self.read_sessionmaker is None:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with self.read_sessionmaker() as session:
+            yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

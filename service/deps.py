@@ -32,9 +32,15 @@ async def get_database(request: Request) -> Database:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed before the response is sent, or rolled back.
 
-    Jobs it asked for are sent after the commit.
+    Jobs it asked for are sent after the commit. A GET only reads (its token's last use
+    aside), so it reads outside a transaction (``Database.reading``).
     """
-    async with _services(request).unit_of_work() as session:
+    services = _services(request)
+    if request.method == "GET":
+        async with services.db.reading() as session:
+            yield session
+        return
+    async with services.unit_of_work() as session:
         yield session
 
 

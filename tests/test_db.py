@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import REUSED_PLANS_FROM, reused_plans
+from service import db
+from service.db import REUSED_PLANS_FROM, Database, reused_plans
 
 BULK = REUSED_PLANS_FROM
 
@@ -48,3 +53,77 @@ async def test_a_failure_within_reused_plans_leaves_custom_plans_after_rollback(
         await fail_within()
     await savepoint.rollback()
     assert await plan_cache_mode(session) == "force_custom_plan"
+
+
+# Reads outside a transaction, and pings only for connections that idled (PostgreSQL).
+
+ON_POSTGRES = pytest.mark.parametrize(
+    "engine", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+def _url(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+async def _scalar(session: AsyncSession, sql: str, **params: Any) -> Any:
+    return (await (await session.connection()).execute(sa.text(sql), params)).scalar_one()
+
+
+# How long ago the current statement's transaction began, when the statement did.
+TRANSACTION_AGE = (
+    "SELECT extract(epoch FROM query_start - xact_start) FROM pg_stat_activity"
+    " WHERE pid = pg_backend_pid()"
+)
+PAUSE = 0.2
+
+
+@ON_POSTGRES
+async def test_reading_runs_each_statement_in_a_transaction_of_its_own(
+    engine: AsyncEngine,
+) -> None:
+    database = Database.from_url(_url(engine))
+    try:
+        async with database.reading() as session:
+            await _scalar(session, "SELECT 1")
+            await asyncio.sleep(PAUSE)
+            assert await _scalar(session, TRANSACTION_AGE) < PAUSE / 2
+        # A transaction's second statement runs in the transaction its first began.
+        async with database.transaction() as session:
+            await _scalar(session, "SELECT 1")
+            await asyncio.sleep(PAUSE)
+            assert await _scalar(session, TRANSACTION_AGE) >= PAUSE
+    finally:
+        await database.dispose()
+
+
+@ON_POSTGRES
+async def test_only_a_connection_that_idled_is_pinged_and_a_dropped_one_is_replaced(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings: list[Any] = []
+    ping = db._ping
+    monkeypatch.setattr(
+        db, "_ping", lambda connection: (pings.append(connection), ping(connection))
+    )
+    database = Database.from_url(_url(engine), pool_size=1, max_overflow=0)
+    backend = "SELECT pg_backend_pid()"
+    try:
+        async with database.reading() as session:
+            first = await _scalar(session, backend)
+        async with database.transaction() as session:  # back in the pool a moment ago
+            assert await _scalar(session, backend) == first
+        assert pings == []
+
+        # Dropped while idle (a restart, an administrator, a proxy's timeout), then idle
+        # past the limit: the ping finds it gone, and the pool connects anew.
+        async with engine.connect() as admin:
+            await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            await admin.commit()
+        monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
+        async with database.reading() as session:
+            replaced = await _scalar(session, backend)
+        assert len(pings) == 1
+        assert replaced != first
+    finally:
+        await database.dispose()
