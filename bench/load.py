@@ -62,13 +62,17 @@ EXPECTED = {"rollup": {200}, "work_items": {200}, "trend": {200}, "link": {201, 
 class Mix:
     """What one simulated client sends next."""
 
-    def __init__(self, plan: dict[str, Any], seed: int, clients: int) -> None:
+    def __init__(
+        self, plan: dict[str, Any], seed: int, clients: int, kinds: list[str] | None = None
+    ) -> None:
         self.plan = plan
         self.rng = random.Random(seed)
         # Each client links its own epics, so no two make the same link (a 409).
         self.epics = plan["epics"][seed::clients]
-        self.linked: set[tuple[str, str]] = set()
-        self.kinds = [kind for kind, weight in MIX for _ in range(weight)]
+        self.linked: set[tuple[str, str]] = {(kr, epic) for kr, epic in plan.get("taken", ())}
+        self.kinds = [
+            kind for kind, weight in MIX if kinds is None or kind in kinds for _ in range(weight)
+        ]
         self.links: list[tuple[str, tuple[str, str]]] = []  # made, not removed yet
         self.template = json.loads((EXAMPLE / "issues.opened.json").read_text())
 
@@ -131,7 +135,7 @@ async def generate(bases: list[str], seconds: float, concurrency: int, plan: dic
 
         async def client(seed: int) -> None:
             c = replicas[seed % len(replicas)]
-            mix = Mix(plan, seed, concurrency)
+            mix = Mix(plan, seed, concurrency, plan.get("kinds"))
             while time.perf_counter() < deadline:
                 kind, method, path, kwargs = mix.next()
                 started = time.perf_counter()
@@ -192,6 +196,36 @@ async def _backends(url: str) -> list[int]:
         pids = [pid for (pid,) in rows]
     await engine.dispose()
     return pids
+
+
+def postgres_cpu() -> dict[int, float]:
+    """The CPU seconds of every PostgreSQL process so far (Linux): the backends, including
+    those connections open as the load goes on, and the server's own (WAL writer,
+    checkpointer)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().startswith("postgres"):
+                found[int(entry.name)] = cpu_seconds([int(entry.name)])
+        except OSError:
+            continue  # ended meanwhile
+    return found
+
+
+class UnderLoad:
+    """The CPU the replicas and all of PostgreSQL spend from its making on (the load
+    generator's own, in its process, is not counted)."""
+
+    def __init__(self, served: Served) -> None:
+        self.pids = served.pids
+        self.server, self.db = cpu_seconds(self.pids), postgres_cpu()
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        database = sum(spent - self.db.get(pid, 0.0) for pid, spent in postgres_cpu().items())
+        return {
+            "server_ms": 1000 * (cpu_seconds(self.pids) - self.server) / requests,
+            "database_ms": 1000 * database / requests,
+        }
 
 
 def idle_cpu(served: Served) -> float:
@@ -275,7 +309,12 @@ def floors(served: Served, url: str, requests: int) -> dict[str, dict[str, float
 
 
 def run(
-    items: int, seconds: float, concurrency: int, replicas: int, cost_requests: int
+    items: int,
+    seconds: float,
+    concurrency: int,
+    replicas: int,
+    cost_requests: int,
+    kinds: list[str] | None = None,
 ) -> dict[str, Any]:
     url, name = create_postgres_database()
     try:
@@ -285,6 +324,8 @@ def run(
         plan_teams = [t[1] for t in data.teams if t[1].startswith("team-")]
         divisions = [t[1] for t in data.teams if t[1].startswith("div-")]
         epics = [str(row[0]) for row in data.work_items if row[4] == "epic" and row[2] != "BIG"]
+        # Links made already: making one again would be a 409.
+        taken = [[str(link[1]), str(link[2])] for link in data.links]
         krs = [str(kr) for kr in data.krs]
         data.release()
         asyncio.run(compact(url))
@@ -300,12 +341,14 @@ def run(
                 ):  # fmt: skip
                     plan = {"teams": plan_teams, "divisions": divisions, "epics": epics,
                             "krs": krs, "connection": served.connection_id,
-                            "clients": concurrency}  # fmt: skip
+                            "taken": taken, "clients": concurrency,
+                            "kinds": kinds}  # fmt: skip
                     spent = costs(served, url, plan, cost_requests) if cost_requests else None
                     # Many requests: each costs about a millisecond, and /proc counts in 10s.
                     floor = floors(served, url, 10 * cost_requests) if cost_requests else None
                     plan_file = Path(data_dir) / "plan.json"  # too long for a command line
                     plan_file.write_text(json.dumps(plan))
+                    under_load = UnderLoad(served)
                     generator = subprocess.run(
                         [sys.executable, "-m", "bench.load", "generate", ",".join(served.bases),
                          str(seconds),
@@ -313,6 +356,7 @@ def run(
                         cwd=ROOT, check=True, capture_output=True, text=True,
                     )  # fmt: skip
                     result: dict[str, Any] = json.loads(generator.stdout)
+                    result["under_load"] = under_load.per_request(result["all"]["requests"])
                     if spent is not None:
                         result["costs"], result["floors"] = spent, floor
                     return result
@@ -346,8 +390,16 @@ def main() -> None:
         help="first send N requests of each kind one at a time, for their CPU cost, and 10 N "
         "of each floor request (0: don't)",
     )  # fmt: skip
+    parser.add_argument(
+        "--kinds", metavar="KIND,...",
+        help="send only these kinds under load, in their shares of the mix (what one kind "
+        "costs among its own kind)",
+    )  # fmt: skip
     args = parser.parse_args()
-    r = run(args.items, args.seconds, args.concurrency, args.replicas, args.costs)
+    kinds = args.kinds.split(",") if args.kinds else None
+    if kinds and not set(kinds) <= {kind for kind, _ in MIX}:
+        parser.error(f"--kinds: choose from {', '.join(kind for kind, _ in MIX)}")
+    r = run(args.items, args.seconds, args.concurrency, args.replicas, args.costs, kinds)
     print(f"machine: {machine()}; {args.items:,} items, {args.replicas} replicas, "
           f"{args.concurrency} connections, {r['seconds']:.0f} s")  # fmt: skip
     print("| requests | per second | p50 ms | p95 ms | p99 ms |")
@@ -359,6 +411,9 @@ def main() -> None:
         print(f"| {kind} | {rate:.0f} | {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | "
               f"{s['p99_ms']:.1f} |")  # fmt: skip
     print(f"load generator: {r['generator_cores']:.2f} of a core")
+    spent = r["under_load"]
+    print(f"CPU a request under the load: {spent['server_ms']:.2f} ms the API's, "
+          f"{spent['database_ms']:.2f} ms PostgreSQL's")  # fmt: skip
     if "costs" in r:
         print("\nCPU per request, sent one at a time:\n")
         print("| requests | share of the mix | API ms | PostgreSQL ms | total ms |")
