@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import db
 from service.db import REUSED_PLANS_FROM, Database, reused_plans
+from service.models.base import UTCDateTime
 
 BULK = REUSED_PLANS_FROM
 
@@ -127,3 +130,60 @@ async def test_only_a_connection_that_idled_is_pinged_and_a_dropped_one_is_repla
         assert replaced != first
     finally:
         await database.dispose()
+
+
+@ON_POSTGRES
+async def test_a_prepared_select_runs_as_text_from_its_second_run_with_the_same_rows(
+    engine: AsyncEngine,
+) -> None:
+    database = Database.from_url(_url(engine))
+    compiled_runs: list[bool] = []
+
+    @sa.event.listens_for(database.engine.sync_engine, "before_cursor_execute")
+    def _ran(*args: Any) -> None:
+        context = args[4]
+        compiled_runs.append(context.compiled is not None)
+
+    plain = db.Prepared(
+        sa.select(
+            sa.cast(sa.bindparam("day"), sa.Date).label("day"),
+            sa.cast(sa.bindparam("id"), sa.Uuid).label("id"),
+            sa.literal_column("'a'").label("text"),
+        ).limit(1)
+    )
+    # Numeric as float: SQLAlchemy converts the driver's Decimal, so this one never runs as text.
+    converted = db.Prepared(
+        sa.select(sa.cast(sa.bindparam("x"), sa.Numeric(10, 2, asdecimal=False)).label("x"))
+    )
+    params = {"day": date(2026, 12, 6), "id": uuid.uuid4()}
+    try:
+        async with database.reading() as session:
+            first = await db.fetch_rows(session, plain, params)
+            second = await db.fetch_rows(session, plain, params)
+            assert [tuple(r) for r in second] == [tuple(r) for r in first]
+            assert [tuple(r) for r in first] == [(params["day"], params["id"], "a")]
+            assert second[0].day == params["day"]  # named as through SQLAlchemy
+            assert compiled_runs == [True, False]
+
+            compiled_runs.clear()
+            for _ in range(2):
+                (value,) = (await db.fetch_rows(session, converted, {"x": 1.5}))[0]
+                assert value == 1.5
+                assert type(value) is float
+            assert compiled_runs == [True, True]
+    finally:
+        await database.dispose()
+
+
+@ON_POSTGRES
+async def test_timestamps_come_back_in_utc_whatever_the_session_time_zone(
+    session: AsyncSession,
+) -> None:
+    # UTCDateTime leaves PostgreSQL's values as the driver returns them (no result processing).
+    connection = await session.connection()
+    await connection.execute(sa.text("SET LOCAL TIME ZONE 'Asia/Tokyo'"))
+    at = datetime(2026, 12, 6, 1, 2, 3, tzinfo=UTC)
+    stmt = sa.select(sa.cast(sa.bindparam("at", type_=UTCDateTime()), UTCDateTime()))
+    (read,) = (await connection.execute(stmt, {"at": at})).one()
+    assert read == at
+    assert read.tzinfo is UTC

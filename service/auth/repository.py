@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import execute, fetch_rows
+from service.db import Prepared, execute, fetch_rows
 from service.models import ApiToken
 from service.pagination import PageParams
 
@@ -34,10 +34,12 @@ class Grant(NamedTuple):
     last_used_at: datetime | None
 
 
-_GRANT = sa.select(
-    col(ApiToken.id), col(ApiToken.scope), col(ApiToken.revoked_at), col(ApiToken.expires_at),
-    col(ApiToken.last_used_at),
-).where(col(ApiToken.token_hash) == sa.bindparam("token_hash"))  # fmt: skip
+_GRANT = Prepared(
+    sa.select(
+        col(ApiToken.id), col(ApiToken.scope), col(ApiToken.revoked_at),
+        col(ApiToken.expires_at), col(ApiToken.last_used_at),
+    ).where(col(ApiToken.token_hash) == sa.bindparam("token_hash"))
+)  # fmt: skip
 
 
 async def grant_of(session: AsyncSession, token_hash: str) -> Grant | None:

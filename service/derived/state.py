@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among_parameter, chunks, execute, fetch_rows, reused_plans
+from service.db import Prepared, among_parameter, chunks, execute, fetch_rows, reused_plans
 from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.models.base import table_of
@@ -87,14 +87,14 @@ def _node(row: Sequence[Any]) -> Node:
 
 
 @lru_cache(maxsize=8)
-def _nodes_statement(dialect: str, by: str, excluding: bool = False) -> Any:
+def _nodes_statement(dialect: str, by: str, excluding: bool = False) -> Prepared[*tuple[Any, ...]]:
     """The nodes whose ``by`` column (id or parent_id) is in parameter ``ids``, and if
     ``excluding``, whose id is not in parameter ``known``: built once, run level by level."""
     column = col(WorkItem.id) if by == "id" else col(WorkItem.parent_id)
     condition = among_parameter(column, "ids", dialect)
     if excluding:
         condition = sa.and_(condition, ~among_parameter(col(WorkItem.id), "known", dialect))
-    return sa.select(*_NODE_COLUMNS).where(condition)
+    return Prepared(sa.select(*_NODE_COLUMNS).where(condition))
 
 
 async def _load(
@@ -178,7 +178,7 @@ async def take_tree_turn(session: AsyncSession, item_id: uuid.UUID) -> None:
 
 
 @lru_cache(maxsize=4)
-def _pairs_statement(dialect: str, effective: bool) -> Any:
+def _pairs_statement(dialect: str, effective: bool) -> Prepared[*tuple[Any, ...]]:
     """(item, key result, number) rows of the items in parameter ``ids``: their own links'
     weights, or if ``effective`` their effective links' shares. Built once."""
     columns: tuple[Any, Any, Any] = (
@@ -187,7 +187,7 @@ def _pairs_statement(dialect: str, effective: bool) -> Any:
         if effective
         else (col(Link.work_item_id), col(Link.key_result_id), col(Link.weight))
     )  # fmt: skip
-    return sa.select(*columns).where(among_parameter(columns[0], "ids", dialect))
+    return Prepared(sa.select(*columns).where(among_parameter(columns[0], "ids", dialect)))
 
 
 async def _by_item(
@@ -212,9 +212,12 @@ async def _stored_shares(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dic
     return await _by_item(session, True, ids)
 
 
-_RULES = sa.select(
-    col(ClassificationRule.id), col(ClassificationRule.category), col(ClassificationRule.match)
-).order_by(col(ClassificationRule.priority).desc(), col(ClassificationRule.id))
+_RULES = Prepared(
+    sa.select(
+        col(ClassificationRule.id), col(ClassificationRule.category),
+        col(ClassificationRule.match),
+    ).order_by(col(ClassificationRule.priority).desc(), col(ClassificationRule.id))
+)  # fmt: skip
 
 
 async def classification_rules(session: AsyncSession) -> list[Rule]:

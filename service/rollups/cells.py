@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among_parameter, fetch_rows
+from service.db import Prepared, among_parameter, fetch_rows
 from service.models import EffectiveLink, KeyResultCell, RollupCell, WorkItem
 from service.models.base import table_of
 from service.models.portfolio import NO_TEAM
@@ -104,7 +104,7 @@ def _in_plan(table: Any, months: bool, open_months: bool) -> Any:
 @lru_cache(maxsize=64)
 def categories_statement(
     dialect: str, *, months: bool, open_months: bool, points: bool, teams: bool
-) -> sa.Select[Any]:
+) -> Prepared[*tuple[Any, ...]]:
     """The cells' sums by category and team, for the parts of a plan they answer (whole
     months, open leaves of months before): (category or '' for the default, team or
     NO_TEAM, leaves, effort, unestimated). Built once per shape; the plan's values and the
@@ -115,7 +115,7 @@ def categories_statement(
         in_scope.append(among_parameter(table.c.team_id, "teams", dialect))
     effort = sa.func.sum(table.c.points if points else table.c.leaves)
     unestimated = sa.func.sum(table.c.unestimated) if points else sa.literal(0)
-    return (
+    return Prepared(
         sa.select(
             table.c.category, table.c.team_id, sa.func.sum(table.c.leaves), effort, unestimated
         )

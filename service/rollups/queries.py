@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among_parameter, fetch_rows
+from service.db import Prepared, among_parameter, fetch_rows
 from service.models import Link, WorkItem
 from service.models.base import UTCDateTime
 from service.models.portfolio import NO_TEAM
@@ -224,7 +224,7 @@ async def aggregate_each(
 
 
 @lru_cache(maxsize=64)
-def _windowed_leaf_categories(shape: Shape, windows: int) -> Any:
+def _windowed_leaf_categories(shape: Shape, windows: int) -> Prepared[*tuple[Any, ...]]:
     """The leaves done in the scope's window (one edge, as ``_from_leaves_alone`` asks), by
     the window of ``windows`` their resolution falls in, category and team; window ``n`` ends
     at parameter ``bound_n``, the last at the scope's end."""
@@ -235,7 +235,7 @@ def _windowed_leaf_categories(shape: Shape, windows: int) -> Any:
         else_=sa.literal_column(str(windows - 1)),
     ).label("slot")
     unestimated = _unestimated(shape)
-    return (
+    return Prepared(
         sa.select(
             slot,
             col(WorkItem.category),
@@ -303,17 +303,17 @@ def _leaf_groups(shape: Shape) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _leaf_categories(
-    shape: Shape,
-) -> sa.Select[str | None, uuid.UUID | None, int, float | None, int | None]:
+def _leaf_categories(shape: Shape) -> Prepared[*tuple[Any, ...]]:
     groups = _leaf_groups(shape)
-    return sa.select(
-        groups.c.category,
-        groups.c.team_id,
-        sa.func.sum(groups.c.leaves),
-        sa.func.sum(groups.c.effort),
-        sa.func.sum(groups.c.unestimated),
-    ).group_by(groups.c.category, groups.c.team_id)
+    return Prepared(
+        sa.select(
+            groups.c.category,
+            groups.c.team_id,
+            sa.func.sum(groups.c.leaves),
+            sa.func.sum(groups.c.effort),
+            sa.func.sum(groups.c.unestimated),
+        ).group_by(groups.c.category, groups.c.team_id)
+    )
 
 
 def _split_by_key_result(groups: Any) -> Any:

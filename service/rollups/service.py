@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import fetch_rows
+from service.db import Prepared, fetch_rows
 from service.key_results.repository import progress_inputs
 from service.key_results.service import progress_from
 from service.models import KeyResult, KeyResultEffort, Objective, Period, Team
@@ -43,6 +43,14 @@ class TeamRow(NamedTuple):
     strategic_target: float | None
 
 
+_TEAMS = Prepared(
+    sa.select(
+        col(Team.id), col(Team.key), col(Team.name), col(Team.parent_id),
+        col(Team.strategic_target),
+    ).order_by(col(Team.key))
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class TeamTree:
     """The org tree, read whole: it is small, and subtrees are then set lookups."""
@@ -53,11 +61,7 @@ class TeamTree:
 
     @classmethod
     async def read(cls, session: AsyncSession) -> TeamTree:
-        stmt = sa.select(
-            col(Team.id), col(Team.key), col(Team.name), col(Team.parent_id),
-            col(Team.strategic_target),
-        ).order_by(col(Team.key))  # fmt: skip
-        rows = [TeamRow(*row) for row in await fetch_rows(session, stmt)]
+        rows = [TeamRow(*row) for row in await fetch_rows(session, _TEAMS)]
         children: dict[uuid.UUID | None, list[TeamRow]] = defaultdict(list)
         for team in rows:
             children[team.parent_id].append(team)
@@ -134,12 +138,12 @@ def period_ref(period: Period) -> PeriodRef:
 
 
 @lru_cache(maxsize=64)
-def _key_results_in(shape: queries.Shape) -> Any:
+def _key_results_in(shape: queries.Shape) -> Prepared[*tuple[Any, ...]]:
     """Per KR with effort in scope (queries.key_result_sums): its effort, and what a roll-up
     shows of it and its progress needs (its objective, period and team, its latest check-in's
     value and its linked effort), in one query; built once per shape."""
     sums = queries.key_result_sums(shape)
-    return (
+    return Prepared(
         sa.select(
             col(KeyResult.id), col(KeyResult.title), col(KeyResult.objective_id),
             col(Objective.title), col(Period.name), col(Team.key), sums.c.leaves, sums.c.effort,

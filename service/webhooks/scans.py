@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among, chunks, fetch_rows
+from service.db import Prepared, among, chunks, fetch_rows
 from service.key_results import repository as key_result_rows
 from service.key_results import service as key_results
 from service.models import (
@@ -135,8 +135,10 @@ async def _objective_teams(
 
 
 # Every KR with what its progress is computed from, in one query with no list of ids.
-_PROGRESS_INPUTS = sa.select(col(KeyResult.id), *key_result_rows.progress_inputs()).outerjoin(
-    KeyResultEffort, col(KeyResultEffort.key_result_id) == KeyResult.id
+_PROGRESS_INPUTS = Prepared(
+    sa.select(col(KeyResult.id), *key_result_rows.progress_inputs()).outerjoin(
+        KeyResultEffort, col(KeyResultEffort.key_result_id) == KeyResult.id
+    )
 )
 
 
@@ -147,7 +149,7 @@ async def _progress_now(session: AsyncSession) -> dict[uuid.UUID, float]:
     return {row[0]: key_results.progress_from(row[1:]) for row in rows}
 
 
-_WATCHED = sa.select(col(KeyResultWatch.key_result_id), col(KeyResultWatch.progress))
+_WATCHED = Prepared(sa.select(col(KeyResultWatch.key_result_id), col(KeyResultWatch.progress)))
 
 
 async def scan_progress(session: AsyncSession) -> list[Event]:
