@@ -281,6 +281,10 @@ class Prepared(Generic[*Ts]):
         self._texts[dialect.name] = _text_of(self.statement, dialect, types)
 
 
+# A Prepared select whose columns its builder leaves untyped.
+AnyPrepared = Prepared[*tuple[Any, ...]]
+
+
 async def fetch_rows(
     session: AsyncSession,
     stmt: sa.Select[*Ts] | Prepared[*Ts],

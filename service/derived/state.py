@@ -26,7 +26,15 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import Prepared, among_parameter, chunks, execute, fetch_rows, reused_plans
+from service.db import (
+    AnyPrepared,
+    Prepared,
+    among_parameter,
+    chunks,
+    execute,
+    fetch_rows,
+    reused_plans,
+)
 from service.derived import efforts
 from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
 from service.models.base import table_of
@@ -87,7 +95,7 @@ def _node(row: Sequence[Any]) -> Node:
 
 
 @lru_cache(maxsize=8)
-def _nodes_statement(dialect: str, by: str, excluding: bool = False) -> Prepared[*tuple[Any, ...]]:
+def _nodes_statement(dialect: str, by: str, excluding: bool = False) -> AnyPrepared:
     """The nodes whose ``by`` column (id or parent_id) is in parameter ``ids``, and if
     ``excluding``, whose id is not in parameter ``known``: built once, run level by level."""
     column = col(WorkItem.id) if by == "id" else col(WorkItem.parent_id)
@@ -178,7 +186,7 @@ async def take_tree_turn(session: AsyncSession, item_id: uuid.UUID) -> None:
 
 
 @lru_cache(maxsize=4)
-def _pairs_statement(dialect: str, effective: bool) -> Prepared[*tuple[Any, ...]]:
+def _pairs_statement(dialect: str, effective: bool) -> AnyPrepared:
     """(item, key result, number) rows of the items in parameter ``ids``: their own links'
     weights, or if ``effective`` their effective links' shares. Built once."""
     columns: tuple[Any, Any, Any] = (

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import Prepared, among_parameter, fetch_rows
+from service.db import AnyPrepared, Prepared, among_parameter, fetch_rows
 from service.models import EffectiveLink, KeyResultCell, RollupCell, WorkItem
 from service.models.base import table_of
 from service.models.portfolio import NO_TEAM
@@ -104,7 +104,7 @@ def _in_plan(table: Any, months: bool, open_months: bool) -> Any:
 @lru_cache(maxsize=64)
 def categories_statement(
     dialect: str, *, months: bool, open_months: bool, points: bool, teams: bool
-) -> Prepared[*tuple[Any, ...]]:
+) -> AnyPrepared:
     """The cells' sums by category and team, for the parts of a plan they answer (whole
     months, open leaves of months before): (category or '' for the default, team or
     NO_TEAM, leaves, effort, unestimated). Built once per shape; the plan's values and the

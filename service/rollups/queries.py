@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import Prepared, among_parameter, fetch_rows
+from service.db import AnyPrepared, Prepared, among_parameter, fetch_rows
 from service.models import Link, WorkItem
 from service.models.base import UTCDateTime
 from service.models.portfolio import NO_TEAM
@@ -224,7 +224,7 @@ async def aggregate_each(
 
 
 @lru_cache(maxsize=64)
-def _windowed_leaf_categories(shape: Shape, windows: int) -> Prepared[*tuple[Any, ...]]:
+def _windowed_leaf_categories(shape: Shape, windows: int) -> AnyPrepared:
     """The leaves done in the scope's window (one edge, as ``_from_leaves_alone`` asks), by
     the window of ``windows`` their resolution falls in, category and team; window ``n`` ends
     at parameter ``bound_n``, the last at the scope's end."""
@@ -303,7 +303,7 @@ def _leaf_groups(shape: Shape) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _leaf_categories(shape: Shape) -> Prepared[*tuple[Any, ...]]:
+def _leaf_categories(shape: Shape) -> AnyPrepared:
     groups = _leaf_groups(shape)
     return Prepared(
         sa.select(

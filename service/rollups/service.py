@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import Prepared, fetch_rows
+from service.db import AnyPrepared, Prepared, fetch_rows
 from service.key_results.repository import progress_inputs
 from service.key_results.service import progress_from
 from service.models import KeyResult, KeyResultEffort, Objective, Period, Team
@@ -138,7 +138,7 @@ def period_ref(period: Period) -> PeriodRef:
 
 
 @lru_cache(maxsize=64)
-def _key_results_in(shape: queries.Shape) -> Prepared[*tuple[Any, ...]]:
+def _key_results_in(shape: queries.Shape) -> AnyPrepared:
     """Per KR with effort in scope (queries.key_result_sums): its effort, and what a roll-up
     shows of it and its progress needs (its objective, period and team, its latest check-in's
     value and its linked effort), in one query; built once per shape."""

@@ -13,7 +13,15 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among, among_parameter, chunks, fetch_rows, reused_plans
+from service.db import (
+    AnyPrepared,
+    Prepared,
+    among,
+    among_parameter,
+    chunks,
+    fetch_rows,
+    reused_plans,
+)
 from service.models import Connection, SyncRun, Team, WorkItem
 from service.models.base import UTCDateTime, table_of
 from service.pagination import PageParams
@@ -129,20 +137,22 @@ class Stored(NamedTuple):
 
 
 @lru_cache(maxsize=2)
-def _existing_statement(dialect: str) -> Any:
-    return sa.select(
-        col(WorkItem.external_id),
-        col(WorkItem.id),
-        col(WorkItem.parent_id),
-        col(WorkItem.updated_at),
-        col(WorkItem.deleted_at),
-        col(WorkItem.is_leaf),
-        col(WorkItem.category),
-        col(WorkItem.decided_by_item_id),
-        col(WorkItem.decided_by_rule_id),
-    ).where(
-        col(WorkItem.connection_id) == sa.bindparam("connection_id"),
-        among_parameter(col(WorkItem.external_id), "external_ids", dialect),
+def _existing_statement(dialect: str) -> AnyPrepared:
+    return Prepared(
+        sa.select(
+            col(WorkItem.external_id),
+            col(WorkItem.id),
+            col(WorkItem.parent_id),
+            col(WorkItem.updated_at),
+            col(WorkItem.deleted_at),
+            col(WorkItem.is_leaf),
+            col(WorkItem.category),
+            col(WorkItem.decided_by_item_id),
+            col(WorkItem.decided_by_rule_id),
+        ).where(
+            col(WorkItem.connection_id) == sa.bindparam("connection_id"),
+            among_parameter(col(WorkItem.external_id), "external_ids", dialect),
+        )
     )
 
 
@@ -353,7 +363,9 @@ async def resolve_parents(
 
 
 @lru_cache(maxsize=2)
-def _children_statements(dialect: str) -> tuple[Any, Any]:
+def _children_statements(
+    dialect: str,
+) -> tuple[AnyPrepared, AnyPrepared]:
     """The items of parameter ``connection_id`` whose parent is named, by external id or by
     key, in parameter ``refs``."""
     mine = col(WorkItem.connection_id) == sa.bindparam("connection_id")
@@ -368,7 +380,7 @@ def _children_statements(dialect: str) -> tuple[Any, Any]:
         col(WorkItem.parent_id),
         col(WorkItem.parent_external_id),
     ).where(mine, among_parameter(col(WorkItem.parent_key), "refs", dialect))
-    return by_external_id, by_parent_key
+    return Prepared(by_external_id), Prepared(by_parent_key)
 
 
 async def adopt_children(
