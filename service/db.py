@@ -292,24 +292,17 @@ async def fetch_rows(
 ) -> Sequence[sa.Row[*Ts]]:
     """The rows of a Core select wider than sqlmodel's typed ``select`` overloads allow."""
     if not isinstance(stmt, Prepared):
-        return await _fetch(session, stmt, params)
-    dialect = session.get_bind().dialect
-    text = stmt.text_for(dialect)
-    if text is None:
-        result = await execute(session, stmt.statement, params)
-        stmt.learn(dialect, result.cursor.description)
+        result = await execute(session, stmt, params)
     else:
-        await session.flush()
-        connection = await session.connection()
-        result = await connection.exec_driver_sql(text.sql, text.values(params))
-    rows: Sequence[sa.Row[*Ts]] = result.all()
-    return rows
-
-
-async def _fetch(
-    session: AsyncSession, stmt: sa.Select[*Ts], params: Mapping[str, Any] | None
-) -> Sequence[sa.Row[*Ts]]:
-    result = await execute(session, stmt, params)
+        dialect = session.get_bind().dialect
+        text = stmt.text_for(dialect)
+        if text is None:
+            result = await execute(session, stmt.statement, params)
+            stmt.learn(dialect, result.cursor.description)
+        else:
+            await session.flush()
+            connection = await session.connection()
+            result = await connection.exec_driver_sql(text.sql, text.values(params))
     rows: Sequence[sa.Row[*Ts]] = result.all()
     return rows
 

@@ -303,7 +303,9 @@ def _leaf_groups(shape: Shape) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _leaf_categories(shape: Shape) -> AnyPrepared:
+def _leaf_categories(
+    shape: Shape,
+) -> Prepared[str | None, uuid.UUID | None, int, float | None, int | None]:
     groups = _leaf_groups(shape)
     return Prepared(
         sa.select(

@@ -363,9 +363,7 @@ async def resolve_parents(
 
 
 @lru_cache(maxsize=2)
-def _children_statements(
-    dialect: str,
-) -> tuple[AnyPrepared, AnyPrepared]:
+def _children_statements(dialect: str) -> tuple[AnyPrepared, AnyPrepared]:
     """The items of parameter ``connection_id`` whose parent is named, by external id or by
     key, in parameter ``refs``."""
     mine = col(WorkItem.connection_id) == sa.bindparam("connection_id")
