@@ -219,22 +219,6 @@ def postgres_cpu() -> dict[int, float]:
     return found
 
 
-class UnderLoad:
-    """The CPU the replicas and all of PostgreSQL spend from its making on (the load
-    generator's own, in its process, is not counted)."""
-
-    def __init__(self, served: Served) -> None:
-        self.pids = served.pids
-        self.server, self.db = cpu_seconds(self.pids), postgres_cpu()
-
-    def per_request(self, requests: int) -> dict[str, float]:
-        database = sum(spent - self.db.get(pid, 0.0) for pid, spent in postgres_cpu().items())
-        return {
-            "server_ms": 1000 * (cpu_seconds(self.pids) - self.server) / requests,
-            "database_ms": 1000 * database / requests,
-        }
-
-
 def idle_cpu(served: Served) -> float:
     """What the replicas spend idle (their timers), per second: taken off what requests cost."""
     started, idle = time.perf_counter(), cpu_seconds(served.pids)
@@ -243,20 +227,27 @@ def idle_cpu(served: Served) -> float:
 
 
 class Spent:
-    """The CPU the replicas (their idle timers taken off) and ``database``'s backends spend
-    from its making on."""
+    """The CPU the replicas (their idle timers taken off) and PostgreSQL spend from its
+    making on: the ``database`` backends, or with None every PostgreSQL process, those
+    started meanwhile included. A backend that ends meanwhile is left out."""
 
-    def __init__(self, served: Served, database: list[int], idle_rate: float) -> None:
+    def __init__(self, served: Served, idle_rate: float, database: list[int] | None = None) -> None:
         self.pids, self.database, self.idle_rate = served.pids, database, idle_rate
         self.started = time.perf_counter()
-        self.server, self.db = cpu_seconds(self.pids), cpu_seconds(database)
+        self.server, self.db = cpu_seconds(self.pids), self._database_cpu()
+
+    def _database_cpu(self) -> dict[int, float]:
+        if self.database is None:
+            return postgres_cpu()
+        return {pid: cpu_seconds([pid]) for pid in self.database if Path(f"/proc/{pid}").exists()}
 
     def per_request(self, requests: int) -> dict[str, float]:
         server = cpu_seconds(self.pids) - self.server
         server -= self.idle_rate * (time.perf_counter() - self.started)
+        database = sum(spent - self.db.get(pid, 0.0) for pid, spent in self._database_cpu().items())
         return {
             "server_ms": 1000 * max(0.0, server) / requests,
-            "database_ms": 1000 * (cpu_seconds(self.database) - self.db) / requests,
+            "database_ms": 1000 * database / requests,
         }
 
 
@@ -270,7 +261,7 @@ def costs(served: Served, url: str, plan: dict[str, Any], requests: int) -> dict
     idle_rate = idle_cpu(served)
     with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
         for kind, _ in MIX:
-            spent = Spent(served, asyncio.run(_backends(url)), idle_rate)
+            spent = Spent(served, idle_rate, asyncio.run(_backends(url)))
             sent = 0
             while sent < requests:
                 drawn, method, path, kwargs = mix.next()
@@ -305,7 +296,7 @@ def floors(served: Served, url: str, requests: int) -> dict[str, dict[str, float
     with httpx.Client(timeout=60) as client:
         for label, path, token in FLOORS:
             headers = {"Authorization": f"Bearer {TOKEN}"} if token else {}
-            spent = Spent(served, database, idle_rate)
+            spent = Spent(served, idle_rate, database)
             for sent in range(requests):
                 client.get(served.bases[sent % len(served.bases)] + path, headers=headers)
             found[label] = spent.per_request(requests)
@@ -355,7 +346,7 @@ def run(
                     floor = floors(served, url, 10 * cost_requests) if cost_requests else None
                     plan_file = Path(data_dir) / "plan.json"  # too long for a command line
                     plan_file.write_text(json.dumps(plan))
-                    under_load = UnderLoad(served)
+                    under_load = Spent(served, idle_rate=0.0)  # every PostgreSQL process
                     generator = subprocess.run(
                         [sys.executable, "-m", "bench.load", "generate", ",".join(served.bases),
                          str(seconds),
