@@ -47,6 +47,12 @@ class Services:
 
 
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# The collector's thresholds while services run. At Python's (700, 10, 10) a young pass
+# comes every 700 new objects and finds the rows of every request awaiting the database
+# still alive, so it promotes them, and the promoted pile set off a full pass about once a
+# second in each API process: 12% of its CPU under bench.load. A pass every 10,000 lets
+# most of them die first; cyclic garbage lives a little longer.
+GC_THRESHOLDS = (10_000, 20, 20)
 
 
 @asynccontextmanager
@@ -80,10 +86,13 @@ async def open_services(
             # the collector's full passes, which walk every live object: they held a roll-up
             # up by about 100 ms (bench/rollups: p95 40 ms frozen, 140 ms not) and took a
             # quarter of a 10k-issue sync (bench/sync_jira). Server, worker and CLI alike.
+            thresholds = gc.get_threshold()
             gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
             try:
                 yield services
             finally:
+                gc.set_threshold(*thresholds)
                 gc.unfreeze()
     finally:
         if database is None:
