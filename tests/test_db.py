@@ -176,6 +176,73 @@ async def test_a_prepared_select_runs_as_text_from_its_second_run_with_the_same_
 
 
 @ON_POSTGRES
+async def test_with_no_cursor_listener_a_prepared_select_runs_on_the_driver_in_the_transaction(
+    engine: AsyncEngine,
+) -> None:
+    database = Database.from_url(_url(engine))
+    xid = db.Prepared(sa.select(sa.func.txid_current().label("xid")))
+    numbers = db.Prepared(
+        sa.select(sa.func.generate_series(1, sa.bindparam("n", type_=sa.Integer)).label("n"))
+    )
+    try:
+        async with database.transaction() as session:
+            through_sqlalchemy = await db.fetch_rows(session, numbers, {"n": 3})
+            await db.fetch_rows(session, xid)  # learnt: the next run is the driver's
+        async with database.transaction() as session:
+            # The first statement of this transaction: it must begin it, or the next one
+            # would run in a transaction of its own (another id).
+            (first,) = await db.fetch_rows(session, xid)
+            assert await _scalar(session, "SELECT txid_current()") == first[0]
+            rows = await db.fetch_rows(session, numbers, {"n": 3})
+        assert type(rows[0]).__module__.startswith("asyncpg")
+        assert [tuple(r) for r in rows] == [tuple(r) for r in through_sqlalchemy] == [
+            (1,), (2,), (3,)
+        ]  # fmt: skip
+        async with database.reading() as session:  # no transaction: each its own
+            (one,) = await db.fetch_rows(session, xid)
+            (two,) = await db.fetch_rows(session, xid)
+        assert one[0] != two[0]
+    finally:
+        await database.dispose()
+
+
+@ON_POSTGRES
+async def test_a_prepared_select_on_the_driver_fails_as_through_sqlalchemy(
+    engine: AsyncEngine,
+) -> None:
+    database = Database.from_url(_url(engine))
+    divided = db.Prepared(sa.select(sa.literal(1) / sa.bindparam("d", type_=sa.Integer)))
+    try:
+        async with database.reading() as session:
+            await db.fetch_rows(session, divided, {"d": 1})
+            with pytest.raises(DBAPIError) as through_sqlalchemy:
+                await db.execute(session, divided.statement, {"d": 0})
+            with pytest.raises(DBAPIError) as on_the_driver:
+                await db.fetch_rows(session, divided, {"d": 0})
+        assert type(on_the_driver.value) is type(through_sqlalchemy.value)
+        assert "division by zero" in str(on_the_driver.value)
+
+        # A connection that died under a statement is dropped, not handed out again.
+        database = Database.from_url(_url(engine), pool_size=1, max_overflow=0)
+        pid = db.Prepared(sa.select(sa.func.pg_backend_pid().label("pid")))
+        async with database.reading() as session:
+            await db.fetch_rows(session, pid)
+            ((first,),) = await db.fetch_rows(session, pid)
+        async with engine.connect() as admin:
+            await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            await admin.commit()
+        async with database.reading() as session:
+            with pytest.raises(DBAPIError) as dropped:
+                await db.fetch_rows(session, pid)
+        assert dropped.value.connection_invalidated
+        async with database.reading() as session:
+            ((replaced,),) = await db.fetch_rows(session, pid)
+        assert replaced != first
+    finally:
+        await database.dispose()
+
+
+@ON_POSTGRES
 async def test_timestamps_come_back_in_utc_whatever_the_session_time_zone(
     session: AsyncSession,
 ) -> None:
