@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -69,6 +70,27 @@ def _url(engine: AsyncEngine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
+@pytest.fixture
+async def databases(engine: AsyncEngine) -> AsyncIterator[Callable[..., Database]]:
+    """Databases of their own on the test server's database, disposed of after the test."""
+    made: list[Database] = []
+
+    def make(**kwargs: Any) -> Database:
+        made.append(Database.from_url(_url(engine), **kwargs))
+        return made[-1]
+
+    yield make
+    for database in made:
+        await database.dispose()
+
+
+async def _terminate(engine: AsyncEngine, pid: int) -> None:
+    """End a backend, as a restart, an administrator or a proxy's timeout would."""
+    async with engine.connect() as admin:
+        await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await admin.commit()
+
+
 async def _scalar(session: AsyncSession, sql: str, **params: Any) -> Any:
     return (await (await session.connection()).execute(sa.text(sql), params)).scalar_one()
 
@@ -83,60 +105,52 @@ PAUSE = 0.2
 
 @ON_POSTGRES
 async def test_reading_runs_each_statement_in_a_transaction_of_its_own(
-    engine: AsyncEngine,
+    databases: Callable[..., Database],
 ) -> None:
-    database = Database.from_url(_url(engine))
-    try:
-        async with database.reading() as session:
-            await _scalar(session, "SELECT 1")
-            await asyncio.sleep(PAUSE)
-            assert await _scalar(session, TRANSACTION_AGE) < PAUSE / 2
-        # A transaction's second statement runs in the transaction its first began.
-        async with database.transaction() as session:
-            await _scalar(session, "SELECT 1")
-            await asyncio.sleep(PAUSE)
-            assert await _scalar(session, TRANSACTION_AGE) >= PAUSE
-    finally:
-        await database.dispose()
+    database = databases()
+    async with database.reading() as session:
+        await _scalar(session, "SELECT 1")
+        await asyncio.sleep(PAUSE)
+        assert await _scalar(session, TRANSACTION_AGE) < PAUSE / 2
+    # A transaction's second statement runs in the transaction its first began.
+    async with database.transaction() as session:
+        await _scalar(session, "SELECT 1")
+        await asyncio.sleep(PAUSE)
+        assert await _scalar(session, TRANSACTION_AGE) >= PAUSE
 
 
 @ON_POSTGRES
 async def test_only_a_connection_that_idled_is_pinged_and_a_dropped_one_is_replaced(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine, databases: Callable[..., Database], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pings: list[Any] = []
     ping = db._ping
     monkeypatch.setattr(
         db, "_ping", lambda connection: (pings.append(connection), ping(connection))
     )
-    database = Database.from_url(_url(engine), pool_size=1, max_overflow=0)
+    database = databases(pool_size=1, max_overflow=0)
     backend = "SELECT pg_backend_pid()"
-    try:
-        async with database.reading() as session:
-            first = await _scalar(session, backend)
-        async with database.transaction() as session:  # back in the pool a moment ago
-            assert await _scalar(session, backend) == first
-        assert pings == []
+    async with database.reading() as session:
+        first = await _scalar(session, backend)
+    async with database.transaction() as session:  # back in the pool a moment ago
+        assert await _scalar(session, backend) == first
+    assert pings == []
 
-        # Dropped while idle (a restart, an administrator, a proxy's timeout), then idle
-        # past the limit: the ping finds it gone, and the pool connects anew.
-        async with engine.connect() as admin:
-            await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
-            await admin.commit()
-        monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
-        async with database.reading() as session:
-            replaced = await _scalar(session, backend)
-        assert len(pings) == 1
-        assert replaced != first
-    finally:
-        await database.dispose()
+    # Dropped while idle (a restart, an administrator, a proxy's timeout), then idle
+    # past the limit: the ping finds it gone, and the pool connects anew.
+    await _terminate(engine, first)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
+    async with database.reading() as session:
+        replaced = await _scalar(session, backend)
+    assert len(pings) == 1
+    assert replaced != first
 
 
 @ON_POSTGRES
 async def test_a_prepared_select_runs_as_text_from_its_second_run_with_the_same_rows(
-    engine: AsyncEngine,
+    databases: Callable[..., Database],
 ) -> None:
-    database = Database.from_url(_url(engine))
+    database = databases()
     compiled_runs: list[bool] = []
 
     @sa.event.listens_for(database.engine.sync_engine, "before_cursor_execute")
@@ -156,90 +170,79 @@ async def test_a_prepared_select_runs_as_text_from_its_second_run_with_the_same_
         sa.select(sa.cast(sa.bindparam("x"), sa.Numeric(10, 2, asdecimal=False)).label("x"))
     )
     params = {"day": date(2026, 12, 6), "id": uuid.uuid4()}
-    try:
-        async with database.reading() as session:
-            first = await db.fetch_rows(session, plain, params)
-            second = await db.fetch_rows(session, plain, params)
-            assert [tuple(r) for r in second] == [tuple(r) for r in first]
-            assert [tuple(r) for r in first] == [(params["day"], params["id"], "a")]
-            assert second[0].day == params["day"]  # named as through SQLAlchemy
-            assert compiled_runs == [True, False]
+    async with database.reading() as session:
+        first = await db.fetch_rows(session, plain, params)
+        second = await db.fetch_rows(session, plain, params)
+        assert [tuple(r) for r in second] == [tuple(r) for r in first]
+        assert [tuple(r) for r in first] == [(params["day"], params["id"], "a")]
+        assert second[0].day == params["day"]  # named as through SQLAlchemy
+        assert compiled_runs == [True, False]
 
-            compiled_runs.clear()
-            for _ in range(2):
-                (value,) = (await db.fetch_rows(session, converted, {"x": 1.5}))[0]
-                assert value == 1.5
-                assert type(value) is float
-            assert compiled_runs == [True, True]
-    finally:
-        await database.dispose()
+        compiled_runs.clear()
+        for _ in range(2):
+            (value,) = (await db.fetch_rows(session, converted, {"x": 1.5}))[0]
+            assert value == 1.5
+            assert type(value) is float
+        assert compiled_runs == [True, True]
 
 
 @ON_POSTGRES
 async def test_with_no_cursor_listener_a_prepared_select_runs_on_the_driver_in_the_transaction(
-    engine: AsyncEngine,
+    databases: Callable[..., Database],
 ) -> None:
-    database = Database.from_url(_url(engine))
+    database = databases()
     xid = db.Prepared(sa.select(sa.func.txid_current().label("xid")))
     numbers = db.Prepared(
         sa.select(sa.func.generate_series(1, sa.bindparam("n", type_=sa.Integer)).label("n"))
     )
-    try:
-        async with database.transaction() as session:
-            through_sqlalchemy = await db.fetch_rows(session, numbers, {"n": 3})
-            await db.fetch_rows(session, xid)  # learnt: the next run is the driver's
-        async with database.transaction() as session:
-            # The first statement of this transaction: it must begin it, or the next one
-            # would run in a transaction of its own (another id).
-            (first,) = await db.fetch_rows(session, xid)
-            assert await _scalar(session, "SELECT txid_current()") == first[0]
-            rows = await db.fetch_rows(session, numbers, {"n": 3})
-        assert type(rows[0]).__module__.startswith("asyncpg")
-        assert [tuple(r) for r in rows] == [tuple(r) for r in through_sqlalchemy] == [
-            (1,), (2,), (3,)
-        ]  # fmt: skip
-        async with database.reading() as session:  # no transaction: each its own
-            (one,) = await db.fetch_rows(session, xid)
-            (two,) = await db.fetch_rows(session, xid)
-        assert one[0] != two[0]
-    finally:
-        await database.dispose()
+    async with database.transaction() as session:
+        through_sqlalchemy = await db.fetch_rows(session, numbers, {"n": 3})
+        await db.fetch_rows(session, xid)  # learnt: the next run is the driver's
+    async with database.transaction() as session:
+        # The first statement of this transaction: it must begin it, or the next one
+        # would run in a transaction of its own (another id).
+        (first,) = await db.fetch_rows(session, xid)
+        assert await _scalar(session, "SELECT txid_current()") == first[0]
+        rows = await db.fetch_rows(session, numbers, {"n": 3})
+    assert type(rows[0]).__module__.startswith("asyncpg")
+    assert [tuple(r) for r in rows] == [tuple(r) for r in through_sqlalchemy] == [
+        (1,), (2,), (3,)
+    ]  # fmt: skip
+    async with database.reading() as session:  # no transaction: each its own
+        (one,) = await db.fetch_rows(session, xid)
+        (two,) = await db.fetch_rows(session, xid)
+    assert one[0] != two[0]
 
 
 @ON_POSTGRES
 async def test_a_prepared_select_on_the_driver_fails_as_through_sqlalchemy(
-    engine: AsyncEngine,
+    engine: AsyncEngine, databases: Callable[..., Database]
 ) -> None:
-    database = Database.from_url(_url(engine))
+    database = databases()
     divided = db.Prepared(sa.select(sa.literal(1) / sa.bindparam("d", type_=sa.Integer)))
-    try:
-        async with database.reading() as session:
-            await db.fetch_rows(session, divided, {"d": 1})
-            with pytest.raises(DBAPIError) as through_sqlalchemy:
-                await db.execute(session, divided.statement, {"d": 0})
-            with pytest.raises(DBAPIError) as on_the_driver:
-                await db.fetch_rows(session, divided, {"d": 0})
-        assert type(on_the_driver.value) is type(through_sqlalchemy.value)
-        assert "division by zero" in str(on_the_driver.value)
+    async with database.reading() as session:
+        await db.fetch_rows(session, divided, {"d": 1})
+        with pytest.raises(DBAPIError) as through_sqlalchemy:
+            await db.execute(session, divided.statement, {"d": 0})
+        with pytest.raises(DBAPIError) as on_the_driver:
+            await db.fetch_rows(session, divided, {"d": 0})
+    assert type(on_the_driver.value) is type(through_sqlalchemy.value)
+    assert "division by zero" in str(on_the_driver.value)
 
-        # A connection that died under a statement is dropped, not handed out again.
-        database = Database.from_url(_url(engine), pool_size=1, max_overflow=0)
-        pid = db.Prepared(sa.select(sa.func.pg_backend_pid().label("pid")))
-        async with database.reading() as session:
+    # A connection that died under a statement is dropped, not handed out again.
+    database = databases(pool_size=1, max_overflow=0)
+    pid = db.Prepared(sa.select(sa.func.pg_backend_pid().label("pid")))
+    async with database.reading() as session:
+        await db.fetch_rows(session, pid)
+        ((first,),) = await db.fetch_rows(session, pid)
+    await _terminate(engine, first)
+    async with database.reading() as session:
+        with pytest.raises(DBAPIError) as dropped:
             await db.fetch_rows(session, pid)
-            ((first,),) = await db.fetch_rows(session, pid)
-        async with engine.connect() as admin:
-            await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
-            await admin.commit()
-        async with database.reading() as session:
-            with pytest.raises(DBAPIError) as dropped:
-                await db.fetch_rows(session, pid)
-        assert dropped.value.connection_invalidated
-        async with database.reading() as session:
-            ((replaced,),) = await db.fetch_rows(session, pid)
-        assert replaced != first
-    finally:
-        await database.dispose()
+    assert dropped.value.connection_invalidated
+    async with database.reading() as session:
+        ((replaced,),) = await db.fetch_rows(session, pid)
+    assert replaced != first
 
 
 @ON_POSTGRES
