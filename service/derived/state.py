@@ -355,12 +355,7 @@ async def refresh(
     if changed_rows:
         await _update_states(session, changed_rows)
     if changed_shares:
-        # Only items that had effective links have rows to delete: linking an epic for the
-        # first time inserts its descendants' rows and deletes none.
-        delete = _delete_shares_statement(session.get_bind().dialect.name)
-        for batch in chunks(i for i in changed_shares if i in stored_shares):
-            await execute(session, delete, {"ids": batch})
-        await _insert_shares(session, changed_shares)
+        await _write_shares(session, stored_shares, changed_shares)
     # The parents of the roots may have gained or lost their last live child.
     parents = {nodes[r].parent_id for r in roots if r in nodes}
     others = {i for i in (*leafness_of, *parents) if i is not None} - nodes.keys()
@@ -427,28 +422,120 @@ async def _update_states(session: AsyncSession, rows: list[dict[str, Any]]) -> N
     )
 
 
-async def _insert_shares(session: AsyncSession, shares: Mapping[uuid.UUID, Pairs]) -> None:
-    rows = [(item, kr, share) for item, pairs in shares.items() for kr, share in pairs]
-    if not rows:
+@dataclass(slots=True)
+class ShareChanges:
+    """What brings items' effective links from the stored to the wanted, pair by pair."""
+
+    gone: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    moved: list[tuple[uuid.UUID, uuid.UUID, float]] = field(default_factory=list)
+    new: list[tuple[uuid.UUID, uuid.UUID, float]] = field(default_factory=list)
+
+    @classmethod
+    def between(
+        cls, stored: Mapping[uuid.UUID, Pairs], wanted: Mapping[uuid.UUID, Pairs]
+    ) -> ShareChanges:
+        changes = cls()
+        for item, pairs in wanted.items():
+            before, after = dict(stored.get(item, ())), dict(pairs)
+            changes.gone.extend((item, kr) for kr in sorted(before.keys() - after.keys()))
+            for kr, share in sorted(after.items()):
+                if kr not in before:
+                    changes.new.append((item, kr, share))
+                elif before[kr] != share:
+                    changes.moved.append((item, kr, share))
+        return changes
+
+
+async def _write_shares(
+    session: AsyncSession, stored: Mapping[uuid.UUID, Pairs], wanted: Mapping[uuid.UUID, Pairs]
+) -> None:
+    """Store the ``wanted`` effective links of these items, touching only the pairs that
+    differ from the ``stored``. A KR an item keeps has its share updated in place: its keys
+    do not change, so no foreign key is checked again, and the cell triggers append one row
+    of differences for it where a delete and an insert made two (relinking an epic that has
+    links already rewrote every descendant's rows)."""
+    changes = ShareChanges.between(stored, wanted)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if changes.gone:
+        items, key_results = (list(column) for column in zip(*changes.gone, strict=True))
+        if postgres:
+            await execute(
+                session, _UNNEST_DELETE_SHARES, {"items": items, "key_results": key_results}
+            )
+        else:
+            await execute(
+                session,
+                _delete_share_statement(),
+                [{"item": i, "key_result": k} for i, k in changes.gone],
+            )
+    if changes.moved:
+        if postgres:
+            items, key_results, values = (list(c) for c in zip(*changes.moved, strict=True))
+            await execute(
+                session,
+                _UNNEST_UPDATE_SHARES,
+                {"items": items, "key_results": key_results, "shares": values},
+            )
+        else:
+            await execute(
+                session,
+                _update_share_statement(),
+                [{"item": i, "key_result": k, "new_share": v} for i, k, v in changes.moved],
+            )
+    if not changes.new:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement with three arrays: relinking an epic writes a row per descendant,
-        # and a batched multi-row INSERT costs tens of microseconds a row.
-        items, key_results, values = (list(column) for column in zip(*rows, strict=True))
+    if postgres:
+        # One statement with three arrays: linking an epic writes a row per descendant, and
+        # a batched multi-row INSERT costs tens of microseconds a row.
+        items, key_results, values = (list(column) for column in zip(*changes.new, strict=True))
         connection = await session.connection()
-        async with reused_plans(session, len(rows)):
+        async with reused_plans(session, len(changes.new)):
             await connection.execute(
                 _UNNEST_SHARES, {"items": items, "key_results": key_results, "shares": values}
             )
         return
-    params = [{"work_item_id": i, "key_result_id": k, "share": v} for i, k, v in rows]
+    params = [{"work_item_id": i, "key_result_id": k, "share": v} for i, k, v in changes.new]
     await session.exec(sa.insert(table_of(EffectiveLink)), params=params)
 
 
-@lru_cache(maxsize=2)
-def _delete_shares_statement(dialect: str) -> Any:
+_UNNEST_DELETE_SHARES = sa.text(
+    "DELETE FROM effective_links USING unnest(:items, :key_results) AS gone(item, key_result)"
+    " WHERE effective_links.work_item_id = gone.item"
+    " AND effective_links.key_result_id = gone.key_result"
+).bindparams(
+    sa.bindparam("items", type_=postgresql.ARRAY(sa.Uuid())),
+    sa.bindparam("key_results", type_=postgresql.ARRAY(sa.Uuid())),
+)
+
+_UNNEST_UPDATE_SHARES = sa.text(
+    "UPDATE effective_links SET share = moved.share"
+    " FROM unnest(:items, :key_results, :shares) AS moved(item, key_result, share)"
+    " WHERE effective_links.work_item_id = moved.item"
+    " AND effective_links.key_result_id = moved.key_result"
+).bindparams(
+    sa.bindparam("items", type_=postgresql.ARRAY(sa.Uuid())),
+    sa.bindparam("key_results", type_=postgresql.ARRAY(sa.Uuid())),
+    sa.bindparam("shares", type_=postgresql.ARRAY(sa.Float())),
+)
+
+
+def _the_pair(table: Any) -> Any:
+    return sa.and_(
+        table.c.work_item_id == sa.bindparam("item"),
+        table.c.key_result_id == sa.bindparam("key_result"),
+    )
+
+
+@lru_cache(maxsize=1)
+def _delete_share_statement() -> Any:
     effective = table_of(EffectiveLink)
-    return sa.delete(effective).where(among_parameter(effective.c.work_item_id, "ids", dialect))
+    return sa.delete(effective).where(_the_pair(effective))
+
+
+@lru_cache(maxsize=1)
+def _update_share_statement() -> Any:
+    effective = table_of(EffectiveLink)
+    return sa.update(effective).where(_the_pair(effective)).values(share=sa.bindparam("new_share"))
 
 
 @lru_cache(maxsize=2)

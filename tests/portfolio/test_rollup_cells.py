@@ -5,6 +5,7 @@ every kind of write, compaction keeps their sums, and a check finds and repairs 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from service.db import Database
+from service.links import service as links
+from service.links.schemas import LinkCreate
 from service.migrate import upgrade
 from service.models import Connection, WorkItem
 from service.rollups import cells
@@ -90,6 +93,70 @@ class TestCellsFollowEveryWrite:
         assert (await rollup(admin))["total"] == before["total"]
         # CHK-b1 belonged to checkout, under payments: it now has no team.
         assert (await rollup(admin, team="payments"))["total"] == payments - 1
+
+
+async def key_result_efforts(admin: httpx.AsyncClient) -> dict[str, float]:
+    body = await rollup(admin)
+    return {kr["title"]: kr["effort"] for o in body["objectives"] for kr in o["key_results"]}
+
+
+class TestRelinking:
+    """A second link to an epic moves its descendants' shares of the first KR, and removing
+    it moves them back: the kept KR's effective links are updated in place."""
+
+    async def appended_per_key(self, database: Database, write: Any) -> int:
+        """The most rows ``write(session)`` adds to any one key of the KR cells."""
+        key = "month, state, team_id, key_result_id"
+        async with database.transaction() as session:
+            before = await session.exec(
+                sa.text("SELECT coalesce(max(id), 0) FROM key_result_cells")
+            )  # type: ignore[call-overload]
+            since = before.scalar_one()
+            await write(session)
+            await session.flush()
+            found = await session.exec(
+                sa.text(
+                    f"SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n"
+                    f" FROM key_result_cells WHERE id > :since GROUP BY {key}) AS appended"
+                ).bindparams(since=since)
+            )  # type: ignore[call-overload]
+            most: int = found.scalar_one()
+        return most
+
+    async def test_a_kept_key_result_gets_one_row_of_differences_a_key(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker, database: Database
+    ) -> None:
+        world = await build(admin, tracker)
+        await link(admin, world.krs["conversion"], "PAY-E1")
+        alone = await key_result_efforts(admin)
+        assert alone["Conversion +2pt"] > 0
+        postgres = database.engine.dialect.name == "postgresql"
+
+        async def add(session: Any) -> None:
+            await links.create(
+                session=session,
+                data=LinkCreate(key_result_id=world.krs["revenue"]["id"], work_item_key="PAY-E1"),
+            )
+
+        # PostgreSQL's triggers append a row of differences a key and statement: deleting
+        # and inserting the kept KR's effective links appended two to each of its keys, a
+        # minus and a plus. SQLite's add a row for a new key (the second KR's) only.
+        assert await self.appended_per_key(database, add) == 1
+        assert await drift(database) == []
+        half = alone["Conversion +2pt"] / 2
+        assert await key_result_efforts(admin) == pytest.approx(
+            {"Conversion +2pt": half, "Revenue 10M": half}
+        )
+
+        made = (await admin.get("/v1/links", params={"work_item": "PAY-E1"})).json()["items"]
+        revenue = next(m for m in made if m["key_result_id"] == world.krs["revenue"]["id"])
+
+        async def remove(session: Any) -> None:
+            await links.delete(session=session, link_id=uuid.UUID(revenue["id"]))
+
+        assert await self.appended_per_key(database, remove) == (1 if postgres else 0)
+        assert await drift(database) == []
+        assert await key_result_efforts(admin) == pytest.approx(alone)
 
 
 class TestCompaction:
