@@ -268,7 +268,7 @@ async def compact(url: str) -> tuple[int, float]:
         merged = await cells.compact(session)
     took = time.perf_counter() - started
     async with database.engine.connect() as conn:
-        # What autovacuum does soon after: reads of the cells are then index-only scans.
+        # What autovacuum does soon after (the load's compaction left dead rows behind).
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await autocommit.execute(sa.text("VACUUM ANALYZE rollup_cells, key_result_cells"))
     await database.engine.dispose()

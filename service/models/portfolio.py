@@ -113,11 +113,12 @@ def _cell_columns() -> Any:
     )  # fmt: skip
 
 
-def _cell_indexes(table: str, key: list[str], figures: list[str]) -> tuple[sa.Index, sa.Index]:
+def _cell_indexes(table: str, key: list[str]) -> tuple[sa.Index, sa.Index]:
     fresh = sa.text("fresh")
     return (
-        # On PostgreSQL the key index carries the figures: reads are index-only scans.
-        sa.Index(f"ix_{table}_key", *key, postgresql_include=figures),
+        # Not the figures: compaction updates them in place, and an update that writes no
+        # indexed column stays on its page (migration c4d9e7a1f2b3).
+        sa.Index(f"ix_{table}_key", *key),
         # Compaction starts from the rows appended since the last one.
         sa.Index(f"ix_{table}_fresh", "id", postgresql_where=fresh, sqlite_where=fresh),
     )
@@ -148,10 +149,7 @@ class RollupCell(SQLModel, table=True):
     unestimated: int
     fresh: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
-    __table_args__ = _cell_indexes(
-        "rollup_cells", ["state", "month", "team_id", "category"],
-        ["leaves", "points", "unestimated"],
-    )  # fmt: skip
+    __table_args__ = _cell_indexes("rollup_cells", ["state", "month", "team_id", "category"])
 
 
 class KeyResultCell(SQLModel, table=True):
@@ -173,6 +171,5 @@ class KeyResultCell(SQLModel, table=True):
     fresh: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
     __table_args__ = _cell_indexes(
-        "key_result_cells", ["team_id", "state", "month", "key_result_id"],
-        ["leaves", "effort", "points"],
-    )  # fmt: skip
+        "key_result_cells", ["team_id", "state", "month", "key_result_id"]
+    )

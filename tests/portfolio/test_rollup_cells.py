@@ -190,6 +190,59 @@ class TestCompaction:
         assert await rollup(admin, basis="points") == before
 
 
+@pytest.mark.postgres
+class TestCompactionInPlace:
+    async def merged_rows(self, database: Database) -> dict[tuple[Any, ...], tuple[int, int]]:
+        """Each key's merged rollup cell: (its id, its leaves)."""
+        async with database.sessionmaker() as session:
+            rows = await session.exec(
+                sa.text(
+                    "SELECT month, state, team_id, category, id, leaves FROM rollup_cells"
+                    " WHERE NOT fresh"
+                )
+            )  # type: ignore[call-overload]
+            return {tuple(row[:4]): (row[4], row[5]) for row in rows}
+
+    async def compact(self, database: Database) -> int:
+        async with database.transaction() as session:
+            return await cells.compact(session)
+
+    async def test_a_keys_merged_row_takes_the_sums_where_it_is(self) -> None:
+        url, drop = await fresh_postgres_database()
+        database = Database.from_url(url)
+        try:
+            await upgrade(database.engine)
+            await _seed(database, 10)  # done 2026-11-02, one key
+            assert await self.compact(database) > 0
+            (key, (first_id, leaves)), *others = (await self.merged_rows(database)).items()
+            assert (leaves, others) == (10, [])
+
+            async def resolve(keys: str, when: str) -> None:
+                async with database.transaction() as session:
+                    await session.exec(
+                        sa.text(
+                            "UPDATE work_items SET resolved_at = CAST(:when AS timestamptz)"
+                            " WHERE key LIKE :keys"
+                        ).bindparams(keys=keys, when=when)
+                    )  # type: ignore[call-overload]
+
+            await resolve("K-1%", "2026-12-15T00:00:00Z")  # K-1 moves to December
+            assert await self.compact(database) > 0
+            merged = await self.merged_rows(database)
+            # The same row, 9 leaves now; December's key gets a row of its own.
+            assert merged.pop(key) == (first_id, 9)
+            assert [leaves for _, leaves in merged.values()] == [1]
+            # December comes to nothing again: its row goes.
+            await resolve("K-1%", "2026-11-02T00:00:00Z")
+            assert await self.compact(database) > 0
+            assert await self.merged_rows(database) == {key: (first_id, 10)}
+            async with database.sessionmaker() as session:
+                assert await cells.drift(session) == []
+        finally:
+            await database.dispose()
+            await drop()
+
+
 async def _seed(database: Database, items: int) -> Any:
     now = datetime(2026, 11, 2, tzinfo=UTC)
     async with database.transaction() as session:
