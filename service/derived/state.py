@@ -373,27 +373,32 @@ async def refresh(
     return len({row["node_id"] for row in changed_rows} | changed_shares.keys())
 
 
-_UNNEST_SHARES = sa.text(
+def _over_arrays(sql: str, **elements: Any) -> sa.TextClause:
+    """PostgreSQL text over whole arrays (one round trip for many rows), its parameters
+    typed as arrays of ``elements``."""
+    arrays = (sa.bindparam(name, type_=postgresql.ARRAY(t)) for name, t in elements.items())
+    return sa.text(sql).bindparams(*arrays)
+
+
+_UNNEST_SHARES = _over_arrays(
     "INSERT INTO effective_links (work_item_id, key_result_id, share)"
-    " SELECT * FROM unnest(:items, :key_results, :shares)"
-).bindparams(
-    sa.bindparam("items", type_=postgresql.ARRAY(sa.Uuid())),
-    sa.bindparam("key_results", type_=postgresql.ARRAY(sa.Uuid())),
-    sa.bindparam("shares", type_=postgresql.ARRAY(sa.Float())),
+    " SELECT * FROM unnest(:items, :key_results, :shares)",
+    items=sa.Uuid(),
+    key_results=sa.Uuid(),
+    shares=sa.Float(),
 )
 
 
-_UNNEST_STATES = sa.text(
+_UNNEST_STATES = _over_arrays(
     "UPDATE work_items SET is_leaf = v.is_leaf, category = v.category,"
     " decided_by_item_id = v.by_item, decided_by_rule_id = v.by_rule"
     " FROM unnest(:ids, :leaves, :categories, :by_items, :by_rules)"
-    " AS v(id, is_leaf, category, by_item, by_rule) WHERE work_items.id = v.id"
-).bindparams(
-    sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid())),
-    sa.bindparam("leaves", type_=postgresql.ARRAY(sa.Boolean())),
-    sa.bindparam("categories", type_=postgresql.ARRAY(sa.String())),
-    sa.bindparam("by_items", type_=postgresql.ARRAY(sa.Uuid())),
-    sa.bindparam("by_rules", type_=postgresql.ARRAY(sa.Uuid())),
+    " AS v(id, is_leaf, category, by_item, by_rule) WHERE work_items.id = v.id",
+    ids=sa.Uuid(),
+    leaves=sa.Boolean(),
+    categories=sa.String(),
+    by_items=sa.Uuid(),
+    by_rules=sa.Uuid(),
 )
 
 
@@ -498,24 +503,22 @@ async def _write_shares(
     await session.exec(sa.insert(table_of(EffectiveLink)), params=params)
 
 
-_UNNEST_DELETE_SHARES = sa.text(
+_UNNEST_DELETE_SHARES = _over_arrays(
     "DELETE FROM effective_links USING unnest(:items, :key_results) AS gone(item, key_result)"
     " WHERE effective_links.work_item_id = gone.item"
-    " AND effective_links.key_result_id = gone.key_result"
-).bindparams(
-    sa.bindparam("items", type_=postgresql.ARRAY(sa.Uuid())),
-    sa.bindparam("key_results", type_=postgresql.ARRAY(sa.Uuid())),
+    " AND effective_links.key_result_id = gone.key_result",
+    items=sa.Uuid(),
+    key_results=sa.Uuid(),
 )
 
-_UNNEST_UPDATE_SHARES = sa.text(
+_UNNEST_UPDATE_SHARES = _over_arrays(
     "UPDATE effective_links SET share = moved.share"
     " FROM unnest(:items, :key_results, :shares) AS moved(item, key_result, share)"
     " WHERE effective_links.work_item_id = moved.item"
-    " AND effective_links.key_result_id = moved.key_result"
-).bindparams(
-    sa.bindparam("items", type_=postgresql.ARRAY(sa.Uuid())),
-    sa.bindparam("key_results", type_=postgresql.ARRAY(sa.Uuid())),
-    sa.bindparam("shares", type_=postgresql.ARRAY(sa.Float())),
+    " AND effective_links.key_result_id = moved.key_result",
+    items=sa.Uuid(),
+    key_results=sa.Uuid(),
+    shares=sa.Float(),
 )
 
 
