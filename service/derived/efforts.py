@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,22 +35,21 @@ async def _take_turns(session: AsyncSession, key_result_ids: Collection[uuid.UUI
         await connection.execute(_KEY_RESULT_LOCKS, {"space": KEY_RESULT_LOCK, "ids": ids})
 
 
-@lru_cache(maxsize=2)
-def _statements(dialect: str) -> tuple[Any, Any]:
-    """The delete and the insert of ``recompute``, for the KRs in parameter ``ids``: built
-    once, as a link change runs them for a KR or two."""
-    stored = table_of(KeyResultEffort)
+FIGURES = ("done_count", "all_count", "done_points", "all_points")
+
+
+def _aggregate(dialect: str) -> Any:
+    """Per KR in parameter ``ids`` with live leaves: its linked effort, in FIGURES' order."""
     done = col(WorkItem.status_category) == "done"
     share = col(EffectiveLink.share)
     points = share * sa.func.coalesce(WorkItem.estimate, 0.0)
-    delete = sa.delete(stored).where(among_parameter(stored.c.key_result_id, "ids", dialect))
-    aggregate = (
+    return (
         sa.select(
-            col(EffectiveLink.key_result_id),
-            sa.func.sum(sa.case((done, share), else_=0.0)),
-            sa.func.sum(share),
-            sa.func.sum(sa.case((done, points), else_=0.0)),
-            sa.func.sum(points),
+            col(EffectiveLink.key_result_id).label("key_result_id"),
+            sa.func.sum(sa.case((done, share), else_=0.0)).label(FIGURES[0]),
+            sa.func.sum(share).label(FIGURES[1]),
+            sa.func.sum(sa.case((done, points), else_=0.0)).label(FIGURES[2]),
+            sa.func.sum(points).label(FIGURES[3]),
         )
         .select_from(EffectiveLink)
         .join(WorkItem, col(WorkItem.id) == EffectiveLink.work_item_id)
@@ -63,16 +63,52 @@ def _statements(dialect: str) -> tuple[Any, Any]:
         )
         .group_by(col(EffectiveLink.key_result_id))
     )
-    insert = sa.insert(stored).from_select(
-        ["key_result_id", "done_count", "all_count", "done_points", "all_points"], aggregate
+
+
+@lru_cache(maxsize=1)
+def _postgres_statement() -> Any:
+    """``recompute`` in one statement: the fresh sums are upserted, writing only the rows
+    whose figures moved (a link change mostly moves one KR of the few it touches), and the
+    rows of KRs left with no leaves are deleted. The two parts touch different KRs, so one
+    statement holds both. A delete and an insert of every row cost two round trips and left
+    a dead row per KR and write."""
+    stored = table_of(KeyResultEffort)
+    fresh = _aggregate("postgresql").cte("fresh")
+    insert = postgresql.insert(stored).from_select(["key_result_id", *FIGURES], sa.select(fresh))
+    upsert = insert.on_conflict_do_update(
+        index_elements=[stored.c.key_result_id],
+        set_={name: insert.excluded[name] for name in FIGURES},
+        where=sa.tuple_(*(stored.c[name] for name in FIGURES)).is_distinct_from(
+            sa.tuple_(*(insert.excluded[name] for name in FIGURES))
+        ),
+    ).cte("upserted")
+    return (
+        sa.delete(stored)
+        .where(
+            among_parameter(stored.c.key_result_id, "ids", "postgresql"),
+            stored.c.key_result_id.not_in(sa.select(fresh.c.key_result_id)),
+        )
+        .add_cte(upsert)
     )
+
+
+@lru_cache(maxsize=1)
+def _sqlite_statements() -> tuple[Any, Any]:
+    """The delete and the insert of ``recompute`` on SQLite, which has no writing CTEs."""
+    stored = table_of(KeyResultEffort)
+    delete = sa.delete(stored).where(among_parameter(stored.c.key_result_id, "ids", "sqlite"))
+    insert = sa.insert(stored).from_select(["key_result_id", *FIGURES], _aggregate("sqlite"))
     return delete, insert
 
 
 async def recompute(session: AsyncSession, key_result_ids: Collection[uuid.UUID]) -> None:
-    """Replace the stored effort of these KRs with a fresh aggregate over their leaves."""
+    """Bring the stored effort of these KRs to a fresh aggregate over their leaves."""
     await _take_turns(session, key_result_ids)
-    delete, insert = _statements(session.get_bind().dialect.name)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for batch in chunks(key_result_ids, 1000):
+        if postgres:
+            await execute(session, _postgres_statement(), {"ids": batch})
+            continue
+        delete, insert = _sqlite_statements()
         await execute(session, delete, {"ids": batch})
         await execute(session, insert, {"ids": batch})
