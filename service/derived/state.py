@@ -97,12 +97,33 @@ def _node(row: Sequence[Any]) -> Node:
 @lru_cache(maxsize=8)
 def _nodes_statement(dialect: str, by: str, excluding: bool = False) -> AnyPrepared:
     """The nodes whose ``by`` column (id or parent_id) is in parameter ``ids``, and if
-    ``excluding``, whose id is not in parameter ``known``: built once, run level by level."""
+    ``excluding``, whose id is not in parameter ``known``: built once, run level by level.
+    With ``by`` "tree" (PostgreSQL), the nodes in parameter ``ids`` and all below them."""
+    if by == "tree":
+        return _tree_statement()
     column = col(WorkItem.id) if by == "id" else col(WorkItem.parent_id)
     condition = among_parameter(column, "ids", dialect)
     if excluding:
         condition = sa.and_(condition, ~among_parameter(col(WorkItem.id), "known", dialect))
     return Prepared(sa.select(*_NODE_COLUMNS).where(condition))
+
+
+def _tree_statement() -> AnyPrepared:
+    """One recursive query for whole subtrees: a link change reads an epic's in one round
+    trip where it took one a level. The recursion unions ids alone, so a cycle in provider
+    data ends where it closes."""
+    items = table_of(WorkItem)
+    child = items.alias("child")
+    tree = (
+        sa.select(items.c.id)
+        .where(among_parameter(items.c.id, "ids", "postgresql"))
+        .cte("tree", recursive=True)
+    )
+    tree = tree.union(sa.select(child.c.id).join(tree, child.c.parent_id == tree.c.id))
+    # The nodes are looked up by the array of the tree's ids: joined to the tree, whose size
+    # the planner cannot know, they were merge-joined over the whole primary key.
+    found = sa.func.array(sa.select(tree.c.id).scalar_subquery())
+    return Prepared(sa.select(*_NODE_COLUMNS).where(col(WorkItem.id) == sa.any_(found)))
 
 
 async def _load(
@@ -120,6 +141,11 @@ async def _subtrees(
     session: AsyncSession, roots: Collection[uuid.UUID], known: Mapping[uuid.UUID, Node]
 ) -> dict[uuid.UUID, Node]:
     """The roots and every item below them; ``known`` nodes are taken as given."""
+    if not known and session.get_bind().dialect.name == "postgresql":
+        tree = {n.id: n for batch in chunks(roots) for n in await _load(session, "tree", batch)}
+        # Roots first, as level by level: a cycle in provider data runs through a root, and
+        # ``_contexts`` breaks it where it closes, so the order decides what it inherits.
+        return {**{r: tree[r] for r in roots if r in tree}, **tree}
     nodes = {r: known[r] for r in roots if r in known}
     level: list[uuid.UUID] = list(nodes)
     for batch in chunks(r for r in roots if r not in known):
