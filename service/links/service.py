@@ -22,9 +22,9 @@ from service.sync import repository
 from service.work_items import service as work_items
 
 
-async def _take_turns(session: AsyncSession, item: WorkItem) -> None:
-    await repository.take_turns(session, item.connection_id, shared=True)
-    await derived.take_tree_turn(session, item.id)
+async def _take_turns(session: AsyncSession, connection_id: uuid.UUID, item_id: uuid.UUID) -> None:
+    await repository.take_turns(session, connection_id, shared=True)
+    await derived.take_tree_turn(session, item_id)
 
 
 def out(link: Link, work_item_key: str) -> LinkOut:
@@ -35,7 +35,7 @@ async def create(*, session: AsyncSession, data: LinkCreate) -> LinkOut:
     if await session.get(KeyResult, data.key_result_id) is None:
         raise InvalidInput.at("key_result_id", f"no key result {data.key_result_id}")
     item = await work_items.from_body(session, data.work_item_id, data.work_item_key)
-    await _take_turns(session, item)
+    await _take_turns(session, item.connection_id, item.id)
     existing = (
         await session.exec(
             select(Link).where(
@@ -72,17 +72,24 @@ async def get(*, session: AsyncSession, link_id: uuid.UUID) -> LinkOut:
 
 
 async def delete(*, session: AsyncSession, link_id: uuid.UUID) -> None:
-    link = await session.get(Link, link_id)
-    if link is None:
+    # The link and its item's connection in one round trip (the item stays while its link
+    # does: deleting an item deletes its links).
+    found = (
+        await session.exec(
+            select(Link, WorkItem.connection_id)
+            .join(WorkItem, col(WorkItem.id) == Link.work_item_id)
+            .where(Link.id == link_id)
+        )
+    ).first()
+    if found is None:
         raise NotFound(f"no link {link_id}")
+    link, connection_id = found
     if link.origin == "rule":
         raise Conflict(
             f"link rule {link.link_rule_id} made this link; change or delete the rule instead"
         )
     item_id = link.work_item_id
-    item = await session.get(WorkItem, item_id)
-    if item is not None:
-        await _take_turns(session, item)
+    await _take_turns(session, connection_id, item_id)
     await session.delete(link)
     await session.flush()
     # A link rule may link the item to that KR now the manual link is gone.

@@ -61,6 +61,10 @@ async def apply_link_rules(
     rows = await session.exec(select(LinkRule).order_by(col(LinkRule.id)))
     rules = [_Rule(r.id, r.key_result_id, r.weight, Matcher.of(r.match)) for r in rows.all()]
     changed: set[uuid.UUID] = set()
+    if not rules:
+        # A rule-made link names its rule (a check constraint) and goes with it (cascade):
+        # with no rules there are none to look up, and a link change saves a round trip.
+        return changed
     links = table_of(Link)
     for batch in chunks(item_ids):
         existing: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, str, Any, float]] = {}
