@@ -7,6 +7,7 @@ Link changes in other trees run beside it."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -58,32 +59,29 @@ async def create(*, session: AsyncSession, data: LinkCreate) -> LinkOut:
     return out(link, item.key)
 
 
-async def get(*, session: AsyncSession, link_id: uuid.UUID) -> LinkOut:
+async def _with_item_column(
+    session: AsyncSession, link_id: uuid.UUID, column: Any
+) -> tuple[Link, Any]:
+    """The link and one column of its item, in one round trip (the item stays while its link
+    does: deleting an item deletes its links)."""
     row = (
         await session.exec(
-            select(Link, WorkItem.key)
+            select(Link, column)
             .join(WorkItem, col(WorkItem.id) == Link.work_item_id)
             .where(Link.id == link_id)
         )
     ).first()
     if row is None:
         raise NotFound(f"no link {link_id}")
-    return out(*row)
+    return row[0], row[1]
+
+
+async def get(*, session: AsyncSession, link_id: uuid.UUID) -> LinkOut:
+    return out(*await _with_item_column(session, link_id, WorkItem.key))
 
 
 async def delete(*, session: AsyncSession, link_id: uuid.UUID) -> None:
-    # The link and its item's connection in one round trip (the item stays while its link
-    # does: deleting an item deletes its links).
-    found = (
-        await session.exec(
-            select(Link, WorkItem.connection_id)
-            .join(WorkItem, col(WorkItem.id) == Link.work_item_id)
-            .where(Link.id == link_id)
-        )
-    ).first()
-    if found is None:
-        raise NotFound(f"no link {link_id}")
-    link, connection_id = found
+    link, connection_id = await _with_item_column(session, link_id, WorkItem.connection_id)
     if link.origin == "rule":
         raise Conflict(
             f"link rule {link.link_rule_id} made this link; change or delete the rule instead"

@@ -210,12 +210,15 @@ class TestLinksAndRules:
         assert_problem(await admin.delete(f"/v1/links/{made['id']}"), 409, "conflict")
         manual = await link(admin, kr, "PAY-E1", weight=5)
         assert (manual["id"], manual["origin"], manual["weight"]) == (made["id"], "manual", 5)
+        assert (await admin.get(f"/v1/links/{manual['id']}")).json() == manual
         await admin.delete(f"/v1/link-rules/{rule['id']}")
         remaining = (await admin.get("/v1/links")).json()["items"]
         assert [(lk["work_item_key"], lk["origin"]) for lk in remaining] == [("PAY-E1", "manual")]
         # Removing the manual link hands the item back to no rule (none left): unlinked.
         assert (await admin.delete(f"/v1/links/{manual['id']}")).status_code == 204
         assert (await admin.get("/v1/work-items/PAY-E1")).json()["category"] == "heartbeat"
+        assert_problem(await admin.get(f"/v1/links/{manual['id']}"), 404, "not-found")
+        assert_problem(await admin.delete(f"/v1/links/{manual['id']}"), 404, "not-found")
 
     async def test_reparenting_at_the_provider_moves_effort(
         self, admin: httpx.AsyncClient, tracker: FakeTracker
