@@ -1,6 +1,7 @@
 """Benchmark: a mixed read/write API load on PostgreSQL, from a second process on loopback.
 
     python -m bench.load                          # 100k items, 60 s, 16 connections
+    python -m bench.load --rate 150               # the same offered at 150 requests/s
     python -m bench.load --items 20000 --seconds 10   # CI's smoke run
 
 A portfolio (bench.rollups' generator: 300 teams, their OKRs, epics, stories and sub-tasks)
@@ -18,6 +19,9 @@ mix, and times each answer:
     15%  POST /hooks/{id}           a signed GitHub issues event, a new delivery each
 
 Any answer other than the expected status counts as an error, and so does a failed request.
+That is a closed loop, which finds the most the server answers and its latencies then. With
+``--rate``, an open loop instead: requests leave on a fixed schedule, as users' would, and
+latencies count from each one's planned departure, so they show what a given load waits.
 Target (issue 8): 300 requests per second with p99 under 250 ms on 2 cores, and no errors.
 """
 
@@ -119,51 +123,99 @@ class Mix:
         )
 
 
-async def generate(bases: list[str], seconds: float, concurrency: int, plan: dict[str, Any]) -> Any:
+# At most this many requests in flight in an open loop: past it the server is far behind
+# what is offered, and each request more is counted as refused instead of sent.
+OPEN_LOOP_CAP = 256
+
+
+async def generate(
+    bases: list[str],
+    seconds: float,
+    concurrency: int,
+    plan: dict[str, Any],
+    rate: float | None = None,
+    warmup: float = 0.0,
+) -> Any:
+    """``concurrency`` clients, each with its own Mix, for ``warmup`` and then ``seconds``,
+    whose requests alone are timed (errors count throughout). With no ``rate``, a
+    closed loop: each client sends its next request when its last is answered, so the
+    server is always busy and the figures are its most. With ``rate``, an open loop:
+    requests leave at ``rate`` a second, on a schedule kept whatever the answers, taken by
+    the clients in turn, and each latency counts from the request's planned departure (a
+    generator that falls behind does not hide the wait)."""
     # aiohttp, not httpx: the generator shares the 2 cores with what it measures, and httpx
     # spent about 1 ms of CPU a request (0.17 of a core at 170 requests/s) to aiohttp's 60 us.
     latencies: dict[str, list[float]] = {kind: [] for kind, _ in MIX}
     errors: dict[str, int] = {}
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    limit = concurrency if rate is None else OPEN_LOOP_CAP
     async with contextlib.AsyncExitStack() as stack:
         # The clients are spread over the replicas, as a load balancer would.
         replicas = [
             await stack.enter_async_context(
                 aiohttp.ClientSession(
                     base_url=base, headers=headers, timeout=aiohttp.ClientTimeout(total=30),
-                    connector=aiohttp.TCPConnector(limit=concurrency),
+                    connector=aiohttp.TCPConnector(limit=limit),
                 )
             )
             for base in bases
         ]  # fmt: skip
-        deadline = time.perf_counter() + seconds
+        mixes = [Mix(plan, seed, concurrency, plan.get("kinds")) for seed in range(concurrency)]
+        measured_from = time.perf_counter() + warmup
+        deadline = measured_from + seconds
+        sent = 0
+
+        async def send(seed: int, started: float) -> None:
+            nonlocal sent
+            c, mix = replicas[seed % len(replicas)], mixes[seed]
+            kind, method, path, kwargs = mix.next()
+            arguments = {("data" if k == "content" else k): v for k, v in kwargs.items()}
+            sent += 1
+            try:
+                async with c.request(method, path, **arguments) as response:
+                    body = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                key = f"{kind}: {type(exc).__name__}"
+                errors[key] = errors.get(key, 0) + 1
+                return
+            if started >= measured_from:
+                latencies[kind].append((time.perf_counter() - started) * 1000)
+            if response.status not in EXPECTED[kind]:
+                key = f"{kind} {method}: {response.status}"
+                errors[key] = errors.get(key, 0) + 1
+            elif method == "POST" and kind == "link":
+                made = kwargs["json"]
+                pair = (made["key_result_id"], made["work_item_id"])
+                mix.links.append((json.loads(body)["id"], pair))
 
         async def client(seed: int) -> None:
-            c = replicas[seed % len(replicas)]
-            mix = Mix(plan, seed, concurrency, plan.get("kinds"))
             while time.perf_counter() < deadline:
-                kind, method, path, kwargs = mix.next()
-                sent = {("data" if k == "content" else k): v for k, v in kwargs.items()}
-                started = time.perf_counter()
-                try:
-                    async with c.request(method, path, **sent) as response:
-                        body = await response.read()
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    key = f"{kind}: {type(exc).__name__}"
-                    errors[key] = errors.get(key, 0) + 1
-                    continue
-                latencies[kind].append((time.perf_counter() - started) * 1000)
-                if response.status not in EXPECTED[kind]:
-                    key = f"{kind} {method}: {response.status}"
-                    errors[key] = errors.get(key, 0) + 1
-                elif method == "POST" and kind == "link":
-                    made = kwargs["json"]
-                    pair = (made["key_result_id"], made["work_item_id"])
-                    mix.links.append((json.loads(body)["id"], pair))
+                await send(seed, time.perf_counter())
 
-        started, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(client(n) for n in range(concurrency)))
-        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        async def schedule(rate: float) -> None:
+            in_flight: set[asyncio.Task[None]] = set()
+            first, n = time.perf_counter(), 0
+            while (departure := first + n / rate) < deadline:
+                if (wait := departure - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+                if len(in_flight) >= OPEN_LOOP_CAP:
+                    errors["refused: too many in flight"] = (
+                        errors.get("refused: too many in flight", 0) + 1
+                    )
+                else:
+                    task = asyncio.create_task(send(n % concurrency, departure))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                n += 1
+            await asyncio.gather(*in_flight)
+
+        began, cpu = time.perf_counter(), time.process_time()
+        if rate is None:
+            await asyncio.gather(*(client(n) for n in range(concurrency)))
+        else:
+            await schedule(rate)
+        ended, cpu = time.perf_counter(), time.process_time() - cpu
+        took = ended - max(began, measured_from)
     everything = [v for values in latencies.values() for v in values]
 
     def summary(values: list[float]) -> dict[str, float]:
@@ -174,7 +226,7 @@ async def generate(bases: list[str], seconds: float, concurrency: int, plan: dic
 
     return {
         "seconds": took, "per_second": len(everything) / took, "errors": errors,
-        "generator_cores": cpu / took,
+        "generator_cores": cpu / (ended - began), "sent": sent,
         "all": summary(everything), "kinds": {k: summary(v) for k, v in latencies.items()},
     }  # fmt: skip
 
@@ -313,6 +365,8 @@ def run(
     replicas: int,
     cost_requests: int,
     kinds: list[str] | None = None,
+    rate: float | None = None,
+    warmup: float = 0.0,
 ) -> dict[str, Any]:
     url, name = create_postgres_database()
     try:
@@ -349,12 +403,13 @@ def run(
                     under_load = Spent(served, idle_rate=0.0)  # every PostgreSQL process
                     generator = subprocess.run(
                         [sys.executable, "-m", "bench.load", "generate", ",".join(served.bases),
-                         str(seconds),
-                         str(concurrency), str(plan_file)],
+                         str(seconds), str(concurrency), str(plan_file), str(rate or 0),
+                         str(warmup)],
                         cwd=ROOT, check=True, capture_output=True, text=True,
                     )  # fmt: skip
                     result: dict[str, Any] = json.loads(generator.stdout)
-                    result["under_load"] = under_load.per_request(result["all"]["requests"])
+                    # Over the whole run, warm-up included.
+                    result["under_load"] = under_load.per_request(result["sent"])
                     if spent is not None:
                         result["costs"], result["floors"] = spent, floor
                     return result
@@ -369,9 +424,12 @@ def run(
 
 def main() -> None:
     if sys.argv[1:2] == ["generate"]:
-        base, seconds, concurrency, plan = sys.argv[2:6]
+        base, seconds, concurrency, plan, rate, warmup = sys.argv[2:8]
         plan_data = json.loads(Path(plan).read_text())
-        result = asyncio.run(generate(base.split(","), float(seconds), int(concurrency), plan_data))
+        result = asyncio.run(
+            generate(base.split(","), float(seconds), int(concurrency), plan_data,
+                     float(rate) or None, float(warmup))
+        )  # fmt: skip
         print(json.dumps(result))
         return
     parser = argparse.ArgumentParser(
@@ -393,13 +451,30 @@ def main() -> None:
         help="send only these kinds under load, in their shares of the mix (what one kind "
         "costs among its own kind)",
     )  # fmt: skip
+    parser.add_argument(
+        "--rate", type=float, metavar="R",
+        help="an open loop: send R requests/s on a fixed schedule, whatever the answers, "
+        "the --concurrency clients taking them in turn (default: a closed loop, each client "
+        "sending its next request when its last is answered)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--warmup", type=float, default=5.0, metavar="S",
+        help="run the load S seconds before timing it: fresh connections and PostgreSQL "
+        "backends plan their first statements slowly (errors count throughout)",
+    )  # fmt: skip
     args = parser.parse_args()
     kinds = args.kinds.split(",") if args.kinds else None
     if kinds and not set(kinds) <= {kind for kind, _ in MIX}:
         parser.error(f"--kinds: choose from {', '.join(kind for kind, _ in MIX)}")
-    r = run(args.items, args.seconds, args.concurrency, args.replicas, args.costs, kinds)
-    print(f"machine: {machine()}; {args.items:,} items, {args.replicas} replicas, "
-          f"{args.concurrency} connections, {r['seconds']:.0f} s")  # fmt: skip
+    r = run(args.items, args.seconds, args.concurrency, args.replicas, args.costs, kinds,
+            args.rate, args.warmup)  # fmt: skip
+    loop = (
+        f"an open loop at {args.rate:g} requests/s offered"
+        if args.rate
+        else f"{args.concurrency} connections"
+    )
+    print(f"machine: {machine()}; {args.items:,} items, {args.replicas} replicas, {loop}, "
+          f"{r['seconds']:.0f} s timed after {args.warmup:g} s")  # fmt: skip
     print("| requests | per second | p50 ms | p95 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|")
     for kind, s in [("all", r["all"]), *r["kinds"].items()]:
