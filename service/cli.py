@@ -47,7 +47,7 @@ async def _migrated(settings: Settings) -> AsyncIterator[Database]:
     from service.db import Database
     from service.migrate import upgrade
 
-    db = Database.from_url(settings.effective_database_url)
+    db = Database.from_settings(settings)
     try:
         await upgrade(db.engine)
         yield db

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mappi
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple
 
 import orjson
 import sqlalchemy as sa
@@ -24,6 +24,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.errors import Conflict
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 Ts = TypeVarTuple("Ts")
 T = TypeVar("T")
@@ -81,6 +84,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(full)
     if parsed.get_backend_name() == "sqlite":
+        # SQLite's writers take turns on the file; the pool's size is PostgreSQL's matter.
+        kwargs.pop("pool_size", None)
+        kwargs.pop("max_overflow", None)
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(full, **kwargs)
@@ -94,7 +100,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         "plan_cache_mode", "force_custom_plan"
     )
     kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("max_overflow", 0)  # see Settings.database_max_overflow
     # The most recently returned connection is handed out first: under load a few stay busy
     # and are never idle long enough to need a ping (below); the rest idle and are pinged.
     kwargs.setdefault("pool_use_lifo", True)
@@ -145,6 +151,15 @@ class Database:
     # Sessions whose statements each commit on their own (``reading``); None: ``reading``
     # is a transaction (tests, whose sessions share one rolled-back transaction).
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The configured database, its pool sized as the settings say."""
+        return cls.from_url(
+            settings.effective_database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Database:

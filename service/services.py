@@ -68,7 +68,7 @@ async def open_services(
     ``database`` is used as given and left open (tests); otherwise one is built from the
     settings and disposed of here.
     """
-    db = database or Database.from_url(settings.effective_database_url)
+    db = database or Database.from_settings(settings)
     try:
         outbound = outbound_client(allow_private=settings.allow_private_webhook_urls)
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http, outbound:

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     environment: Environment = Environment.development
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("okr-sync", appauthor=False)))
     database_url: str | None = None
+    # PostgreSQL connections each process keeps, and how many more it may open for a burst
+    # (closed again as they come back). None more by default: a new connection is a new
+    # backend that plans its first statements cold, and under a burst on a small server
+    # they turned a queue into a collapse (bench/RESULTS.md, 2026-12-07); requests wait
+    # for a pooled connection instead.
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_max_overflow: int = Field(default=0, ge=0, le=1000)
     redis_url: str | None = None
     queue_name: str = Field(default="okr-sync:queue", min_length=1, max_length=200)
     secret_key: SecretStr | None = None

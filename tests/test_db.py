@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service import db
 from service.db import REUSED_PLANS_FROM, Database, reused_plans
 from service.models.base import UTCDateTime
+from service.settings import Settings
 
 BULK = REUSED_PLANS_FROM
 
@@ -117,6 +119,39 @@ async def test_reading_runs_each_statement_in_a_transaction_of_its_own(
         await _scalar(session, "SELECT 1")
         await asyncio.sleep(PAUSE)
         assert await _scalar(session, TRANSACTION_AGE) >= PAUSE
+
+
+@ON_POSTGRES
+async def test_the_pool_is_sized_by_the_settings_and_a_request_past_it_waits(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No overflow connections by default: a checkout past the pool waits for a connection
+    to come back rather than open a cold one."""
+    monkeypatch.setenv("OKR_SYNC_DATABASE_POOL_SIZE", "2")
+    database = Database.from_settings(Settings(data_dir=tmp_path, database_url=_url(engine)))
+    backend = "SELECT pg_backend_pid()"
+    try:
+        async with database.reading() as one, database.reading() as two:
+            held = {await _scalar(one, backend), await _scalar(two, backend)}
+
+            async def third() -> int:
+                async with database.reading() as session:
+                    pid: int = await _scalar(session, backend)
+                    return pid
+
+            waiting = asyncio.create_task(third())
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # no third connection was opened
+        assert await waiting in held  # it got one of the two once they came back
+    finally:
+        await database.dispose()
+
+
+def test_sqlite_takes_no_pool_size(tmp_path: Path) -> None:
+    """The pool settings are PostgreSQL's: an in-memory SQLite's single connection takes
+    none (its pool refuses them)."""
+    memory = Settings(data_dir=tmp_path, database_url="sqlite:///:memory:")
+    assert Database.from_settings(memory).engine.dialect.name == "sqlite"
 
 
 @ON_POSTGRES
