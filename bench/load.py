@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ async def generate(
     # aiohttp, not httpx: the generator shares the 2 cores with what it measures, and httpx
     # spent about 1 ms of CPU a request (0.17 of a core at 170 requests/s) to aiohttp's 60 us.
     latencies: dict[str, list[float]] = {kind: [] for kind, _ in MIX}
-    errors: dict[str, int] = {}
+    errors: Counter[str] = Counter()
     headers = {"Authorization": f"Bearer {TOKEN}"}
     limit = concurrency if rate is None else OPEN_LOOP_CAP
     async with contextlib.AsyncExitStack() as stack:
@@ -175,14 +176,12 @@ async def generate(
                 async with c.request(method, path, **arguments) as response:
                     body = await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
-                key = f"{kind}: {type(exc).__name__}"
-                errors[key] = errors.get(key, 0) + 1
+                errors[f"{kind}: {type(exc).__name__}"] += 1
                 return
             if started >= measured_from:
                 latencies[kind].append((time.perf_counter() - started) * 1000)
             if response.status not in EXPECTED[kind]:
-                key = f"{kind} {method}: {response.status}"
-                errors[key] = errors.get(key, 0) + 1
+                errors[f"{kind} {method}: {response.status}"] += 1
             elif method == "POST" and kind == "link":
                 made = kwargs["json"]
                 pair = (made["key_result_id"], made["work_item_id"])
@@ -199,9 +198,7 @@ async def generate(
                 if (wait := departure - time.perf_counter()) > 0:
                     await asyncio.sleep(wait)
                 if len(in_flight) >= OPEN_LOOP_CAP:
-                    errors["refused: too many in flight"] = (
-                        errors.get("refused: too many in flight", 0) + 1
-                    )
+                    errors["refused: too many in flight"] += 1
                 else:
                     task = asyncio.create_task(send(n % concurrency, departure))
                     in_flight.add(task)
