@@ -51,6 +51,13 @@ Errors are RFC 9457 `application/problem+json`.
 """
 
 
+# The order the documentation lists operations in: what a reader sets up first.
+OPENAPI_TAGS = (
+    "operations", "teams", "periods", "objectives", "key results", "tokens", "connections",
+    "syncs", "work items", "webhooks", "links", "rules", "roll-ups", "insights",
+    "webhook endpoints",
+)  # fmt: skip
+
 SCHEDULE_EVERY = 60.0
 RESUME_EVERY = 300.0
 # Retries fall due between changes; the scans catch grace periods that end with no write.
@@ -123,12 +130,21 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(known_query_only)],
+        openapi_tags=[{"name": tag} for tag in OPENAPI_TAGS],
     )
     metrics_registry = CollectorRegistry()
     app.state.metrics_registry = metrics_registry
     install_error_handlers(app)
     openapi.install(app)
+    # A request is matched against the routers in this order, at a few microseconds a
+    # route (about 0.1 ms for one near the end), so the busiest come first. No two routers
+    # share a path (tests/test_routes.py), so the order changes no request's route; the
+    # documentation keeps its own order (OPENAPI_TAGS).
     for module in (
+        rollups,
+        work_items,
+        links,
+        hooks,
         health,
         teams,
         periods,
@@ -137,11 +153,7 @@ def create_app(
         tokens,
         connections,
         sync_runs,
-        work_items,
-        hooks,
-        links,
         rules,
-        rollups,
         insights,
         webhook_endpoints,
     ):
