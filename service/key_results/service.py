@@ -67,12 +67,17 @@ def progress_value(
 
 
 def progress_from(inputs: Sequence[Any]) -> float:
-    """The progress of a row of ``repository.progress_inputs()``."""
-    mode, basis, start, target, current, *linked = inputs
-    return progress_value(
-        mode=mode, basis=basis, start=start, target=target, current=current,
-        linked=None if linked[0] is None else repository.LinkedEffort(*linked),
-    )  # fmt: skip
+    """The progress of a row of ``repository.progress_inputs()``, as ``progress_value``
+    computes it. A roll-up runs this for each of its KRs (a portfolio's are thousands), so
+    it reads the row as it is instead of building a ``LinkedEffort`` of it."""
+    mode, basis, start, target, current, done_count, all_count, done_points, all_points = inputs
+    if mode != "linked":
+        return manual_progress(start=start, target=target, current=current)
+    if done_count is None:  # no efforts row: no work counts yet
+        return linked_progress(done_effort=0.0, total_effort=0.0)
+    if basis == "points":
+        return linked_progress(done_effort=done_points, total_effort=all_points)
+    return linked_progress(done_effort=done_count, total_effort=all_count)
 
 
 def progress_of(key_result: KeyResult, facts: ProgressFacts) -> float:

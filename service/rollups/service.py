@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -61,11 +62,16 @@ class TeamTree:
 
     @classmethod
     async def read(cls, session: AsyncSession) -> TeamTree:
-        rows = [TeamRow(*row) for row in await fetch_rows(session, _TEAMS)]
+        rows = await fetch_rows(session, _TEAMS)
+        if rows == _last_tree.rows and _last_tree.tree is not None:
+            return _last_tree.tree
+        teams = [TeamRow(*row) for row in rows]
         children: dict[uuid.UUID | None, list[TeamRow]] = defaultdict(list)
-        for team in rows:
+        for team in teams:
             children[team.parent_id].append(team)
-        return cls({t.id: t for t in rows}, children, {t.key: t for t in rows})
+        tree = cls({t.id: t for t in teams}, dict(children), {t.key: t for t in teams})
+        _last_tree.rows, _last_tree.tree = rows, tree
+        return tree
 
     def find(self, ref: str) -> TeamRow | None:
         """The team ``ref`` names by id or key, as teams.resolver finds it."""
@@ -80,6 +86,20 @@ class TeamTree:
                 found.add(team_id)
                 stack.extend(child.id for child in self.children.get(team_id, ()))
         return found
+
+
+@dataclass(slots=True)
+class _LastTree:
+    """The tree read last, and the rows it was built from. Every roll-up and trend reads
+    the whole org (300 teams in the benchmark), which changes rarely, and building the tree
+    cost several times comparing the rows: a tree is built again only when a row differs,
+    so it is never stale. Its maps are only read once built."""
+
+    rows: Sequence[Any] = ()
+    tree: TeamTree | None = None
+
+
+_last_tree = _LastTree()
 
 
 @dataclass(slots=True)
@@ -158,31 +178,45 @@ def _key_results_in(shape: queries.Shape) -> AnyPrepared:
     )  # fmt: skip
 
 
+_EFFORT, _TITLE = itemgetter("effort"), itemgetter("title")
+
+
+def _by_effort(entries: list[dict[str, Any]]) -> None:
+    """Most effort first, then by title: two stable sorts on plain keys, which cost less
+    than a key of a tuple built for each entry."""
+    entries.sort(key=_TITLE)
+    entries.sort(key=_EFFORT, reverse=True)
+
+
 async def _objectives(session: AsyncSession, scope: Scope, total: float) -> list[dict[str, Any]]:
     """The KRs that strategic effort went to, under their objectives, as plain data (see
     ``rollup``): a portfolio can name thousands of KRs."""
     stmt = _key_results_in(queries.Shape.of(scope, session.get_bind().dialect.name))
-    grouped: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    grouped: dict[uuid.UUID, list[dict[str, Any]]] = {}
     labels: dict[uuid.UUID, tuple[str, str, str | None]] = {}
     for row in await fetch_rows(session, stmt, queries.parameters(scope)):
-        kr_id, title, objective_id, objective, period_name, team_key, leaves, effort = row[:8]
-        progress = progress_from(row[8:])
-        grouped[objective_id].append(
-            {"id": kr_id, "title": title, "effort": float(effort), "items": int(leaves),
-             "progress": progress}
+        # The KR, its title, objective, objective's title, period, team; leaves, effort.
+        objective_id = row[2]
+        key_results = grouped.get(objective_id)
+        if key_results is None:
+            key_results = grouped[objective_id] = []
+            labels[objective_id] = row[3], row[4], row[5]
+        key_results.append(
+            {"id": row[0], "title": row[1], "effort": float(row[7]), "items": int(row[6]),
+             "progress": progress_from(row[8:])}
         )  # fmt: skip
-        labels[objective_id] = (objective, period_name, team_key)
     result = []
     for objective_id, key_results in grouped.items():
-        key_results.sort(key=lambda k: (-k["effort"], k["title"]))
-        effort = sum(k["effort"] for k in key_results)
+        _by_effort(key_results)
+        effort = sum(map(_EFFORT, key_results))
         title, period_name, team_key = labels[objective_id]
         result.append(
             {"id": objective_id, "title": title, "period": period_name, "team": team_key,
              "effort": effort, "share": effort / total if total > 0 else 0.0,
              "key_results": key_results}
         )  # fmt: skip
-    return sorted(result, key=lambda o: (-o["effort"], o["title"]))
+    _by_effort(result)
+    return result
 
 
 async def team_shares(
@@ -238,11 +272,17 @@ async def rollup(
     rows = await queries.aggregate(session, scope)
     tally = Tally.of(rows, default.value)
     child_teams = tree.children.get(found_team.id if found_team else None, [])
-    breakdown = []
-    for child in child_teams:
-        members = tree.subtree(child.id)
-        child_tally = Tally.of((r for r in rows if r.team_id in members), default.value)
-        breakdown.append({"team": _team_data(child), **child_tally.summary()})
+    # Each row counts for the child team whose subtree holds its team, in one pass.
+    child_of = {member: child.id for child in child_teams for member in tree.subtree(child.id)}
+    by_child: dict[uuid.UUID, list[CategoryRow]] = {child.id: [] for child in child_teams}
+    for row in rows:
+        child_id = child_of.get(row.team_id) if row.team_id is not None else None
+        if child_id is not None:
+            by_child[child_id].append(row)
+    breakdown = [
+        {"team": _team_data(child), **Tally.of(by_child[child.id], default.value).summary()}
+        for child in child_teams
+    ]
     return {
         "period": period_ref(found_period),
         "team": _team_data(found_team) if found_team else None,
