@@ -263,6 +263,27 @@ class TestTeamsAndProgress:
         portfolio = await rollup(admin)
         assert [t["team"]["key"] for t in portfolio["teams"]] == ["company"]
 
+    async def test_a_team_moved_or_renamed_between_roll_ups_is_where_it_is_now(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker
+    ) -> None:
+        """Roll-ups reuse the org tree they built last while no team row differs: a move
+        or a rename in between must show in the next one."""
+        await build(admin, tracker)
+        assert [t["team"]["key"] for t in (await rollup(admin, team="company"))["teams"]] == [
+            "payments", "platform"
+        ]  # fmt: skip
+        moved = await admin.patch("/v1/teams/checkout", json={"parent": "company"})
+        assert moved.status_code == 200, moved.text
+        company = await rollup(admin, team="company")
+        assert [(t["team"]["key"], t["total"]) for t in company["teams"]] == [
+            ("checkout", 1.0), ("payments", 2.0), ("platform", 3.0)
+        ]  # fmt: skip
+        renamed = await admin.patch("/v1/teams/platform", json={"name": "Platform Eng"})
+        assert renamed.status_code == 200, renamed.text
+        names = [t["team"]["name"] for t in (await rollup(admin, team="company"))["teams"]]
+        assert "Platform Eng" in names
+        assert (await rollup(admin, team="checkout"))["team"]["key"] == "checkout"
+
     async def test_shares_are_zero_when_nothing_counts(
         self, admin: httpx.AsyncClient, tracker: FakeTracker
     ) -> None:
