@@ -64,6 +64,10 @@ class TeamTree:
     async def read(cls, session: AsyncSession) -> TeamTree:
         rows = await fetch_rows(session, _TEAMS)
         if rows == _last_tree.rows and _last_tree.tree is not None:
+            # Kept as this read's rows: the first read's came through SQLAlchemy (``Row``),
+            # later ones from the driver, and asyncpg's records compare with each other in C
+            # but with a ``Row`` through its Python ``__eq__``, slower than building the tree.
+            _last_tree.rows = rows
             return _last_tree.tree
         teams = [TeamRow(*row) for row in rows]
         children: dict[uuid.UUID | None, list[TeamRow]] = defaultdict(list)
