@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import fetch_rows
+from service.db import AnyPrepared, Prepared, fetch_rows
 from service.models import EffectiveLink, KeyResult, Team, WorkItem
 from service.models.base import table_of
 from service.pagination import PageParams
@@ -63,6 +63,60 @@ def _listed() -> Any:
     )
 
 
+class _Filters(NamedTuple):
+    """Which filters a page of items has: pages of one shape share a statement, built once
+    (building it per request, and SQLAlchemy matching its result columns to the cached
+    compilation's, cost more than PostgreSQL took to run it) and run with parameters."""
+
+    team: bool
+    connection: bool
+    kind: bool
+    status_category: bool
+    parent: bool
+    q: bool
+    include_deleted: bool
+    linked: bool | None
+    category: str | None  # "default": the default category's, which takes NULL too
+    after: bool
+
+
+@lru_cache(maxsize=128)
+def _page_statement(filters: _Filters) -> AnyPrepared:
+    stmt = _listed()
+    equal = {
+        "team": WorkItem.team_id, "connection": WorkItem.connection_id, "kind": WorkItem.kind,
+        "status_category": WorkItem.status_category, "parent": WorkItem.parent_id,
+    }  # fmt: skip
+    for name, column in equal.items():
+        if getattr(filters, name):
+            stmt = stmt.where(col(column) == sa.bindparam(name))
+    if filters.q:
+        pattern = sa.bindparam("pattern", type_=sa.String())
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(WorkItem.title).like(pattern),
+                sa.func.lower(WorkItem.key).like(pattern),
+            )
+        )
+    if filters.linked is not None:
+        strategic = col(WorkItem.category) == "strategic"
+        stmt = stmt.where(
+            strategic if filters.linked else sa.or_(~strategic, col(WorkItem.category).is_(None))
+        )
+    if filters.category is not None:
+        matches = col(WorkItem.category) == sa.bindparam("category")
+        stmt = stmt.where(
+            sa.or_(matches, col(WorkItem.category).is_(None))
+            if filters.category == "default"
+            else matches
+        )
+    if not filters.include_deleted:
+        stmt = stmt.where(col(WorkItem.deleted_at).is_(None))
+    if filters.after:
+        stmt = stmt.where(col(WorkItem.id) > sa.bindparam("after"))
+    return Prepared(stmt.order_by(col(WorkItem.id)).limit(sa.bindparam("limit")))
+
+
 async def list_page(
     session: AsyncSession,
     page: PageParams,
@@ -78,39 +132,23 @@ async def list_page(
     category: str | None = None,
     default: str = "heartbeat",
 ) -> list[Any]:
-    """The page's rows, each with WorkItemOut's fields (category None for the default)."""
-    stmt = _listed()
-    if team_id is not None:
-        stmt = stmt.where(col(WorkItem.team_id) == team_id)
-    if connection_id is not None:
-        stmt = stmt.where(col(WorkItem.connection_id) == connection_id)
-    if kind is not None:
-        stmt = stmt.where(col(WorkItem.kind) == kind)
-    if status_category is not None:
-        stmt = stmt.where(col(WorkItem.status_category) == status_category)
-    if parent_id is not None:
-        stmt = stmt.where(col(WorkItem.parent_id) == parent_id)
-    if q:
-        pattern = f"%{q.lower()}%"
-        stmt = stmt.where(
-            sa.or_(
-                sa.func.lower(WorkItem.title).like(pattern),
-                sa.func.lower(WorkItem.key).like(pattern),
-            )
-        )
-    if linked is not None:
-        strategic = col(WorkItem.category) == "strategic"
-        stmt = stmt.where(
-            strategic if linked else sa.or_(~strategic, col(WorkItem.category).is_(None))
-        )
-    if category is not None:
-        matches = col(WorkItem.category) == category
-        stmt = stmt.where(
-            sa.or_(matches, col(WorkItem.category).is_(None)) if category == default else matches
-        )
-    if not include_deleted:
-        stmt = stmt.where(col(WorkItem.deleted_at).is_(None))
-    return list(await fetch_rows(session, page.apply(stmt, col(WorkItem.id))))
+    """The page's rows, each with WorkItemOut's fields in their order (category None for the
+    default), and one more if more follow (``page.split``)."""
+    values: dict[str, Any] = {
+        "team": team_id, "connection": connection_id, "kind": kind,
+        "status_category": status_category, "parent": parent_id,
+        "pattern": f"%{q.lower()}%" if q else None, "category": category,
+        "after": page.after, "limit": page.limit + 1,
+    }  # fmt: skip
+    filters = _Filters(
+        team=team_id is not None, connection=connection_id is not None, kind=kind is not None,
+        status_category=status_category is not None, parent=parent_id is not None,
+        q=bool(q), include_deleted=include_deleted, linked=linked,
+        category=None if category is None else "default" if category == default else "other",
+        after=page.after is not None,
+    )  # fmt: skip
+    params = {name: value for name, value in values.items() if value is not None}
+    return list(await fetch_rows(session, _page_statement(filters), params))
 
 
 async def assign_team(session: AsyncSession, team_key: str, team_id: uuid.UUID | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from operator import itemgetter
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,6 +25,10 @@ from service.work_items.schemas import (
     WorkItemDetail,
     WorkItemOut,
 )
+
+# A listed row's columns, in the order repository._listed selects them.
+_LISTED = tuple(WorkItemOut.model_fields)
+_ID = _LISTED.index("id")
 
 
 def out(row: Any, default: Category) -> WorkItemOut:
@@ -128,8 +133,8 @@ async def list_page(
         category=category.value if category else None,
         default=default.value,
     )
-    rows, next_cursor = page.split(rows, lambda row: row.id)
-    items = [row._asdict() for row in rows]
+    rows, next_cursor = page.split(rows, itemgetter(_ID))
+    items = [dict(zip(_LISTED, row, strict=True)) for row in rows]
     for item in items:
         item["category"] = item["category"] or default.value
     return {"items": items, "next_cursor": next_cursor}
