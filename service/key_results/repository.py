@@ -117,11 +117,6 @@ class LinkedEffort(NamedTuple):
     done_points: float
     all_points: float
 
-    def by(self, basis: str) -> tuple[float, float]:
-        if basis == "points":
-            return self.done_points, self.all_points
-        return self.done_count, self.all_count
-
 
 NO_EFFORT = LinkedEffort(0.0, 0.0, 0.0, 0.0)
 

@@ -61,23 +61,28 @@ def progress_value(
 ) -> float:
     """Section 3, item 8; ``current`` is the latest check-in's value where there is one."""
     if mode == "linked":
-        done, total = (linked or repository.NO_EFFORT).by(basis)
-        return linked_progress(done_effort=done, total_effort=total)
+        return _linked_progress(basis, *(linked or repository.NO_EFFORT))
     return manual_progress(start=start, target=target, current=current)
+
+
+def _linked_progress(
+    basis: str, done_count: float, all_count: float, done_points: float, all_points: float
+) -> float:
+    """A linked KR's progress on its basis, from the four sums of its ``LinkedEffort``."""
+    if basis == "points":
+        return linked_progress(done_effort=done_points, total_effort=all_points)
+    return linked_progress(done_effort=done_count, total_effort=all_count)
 
 
 def progress_from(inputs: Sequence[Any]) -> float:
     """The progress of a row of ``repository.progress_inputs()``, as ``progress_value``
     computes it. A roll-up runs this for each of its KRs (a portfolio's are thousands), so
-    it reads the row as it is instead of building a ``LinkedEffort`` of it."""
-    mode, basis, start, target, current, done_count, all_count, done_points, all_points = inputs
+    it passes the row's sums on as they are instead of building a ``LinkedEffort`` of them."""
+    mode, basis, start, target, current, *sums = inputs
     if mode != "linked":
         return manual_progress(start=start, target=target, current=current)
-    if done_count is None:  # no efforts row: no work counts yet
-        return linked_progress(done_effort=0.0, total_effort=0.0)
-    if basis == "points":
-        return linked_progress(done_effort=done_points, total_effort=all_points)
-    return linked_progress(done_effort=done_count, total_effort=all_count)
+    # No efforts row (its sums NULL): no work counts yet.
+    return _linked_progress(basis, *(repository.NO_EFFORT if sums[0] is None else sums))
 
 
 def progress_of(key_result: KeyResult, facts: ProgressFacts) -> float:
