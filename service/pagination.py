@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
@@ -52,6 +53,23 @@ class PageParams:
         order = id_column.desc() if descending else id_column.asc()
         paged: S = query.order_by(order).limit(self.limit + 1)
         return paged
+
+    @staticmethod
+    def apply_later(stmt: S, id_column: Any, *, after: bool) -> S:
+        """``apply`` for a statement built once and run for many pages: the cursor (when
+        the pages have one) and the limit are parameters, valued by ``parameters``."""
+        query: Any = stmt
+        if after:
+            query = query.where(id_column > sa.bindparam("after"))
+        paged: S = query.order_by(id_column.asc()).limit(sa.bindparam("limit"))
+        return paged
+
+    def parameters(self) -> dict[str, Any]:
+        """The values of ``apply_later``'s parameters for this page."""
+        values: dict[str, Any] = {"limit": self.limit + 1}
+        if self.after is not None:
+            values["after"] = self.after
+        return values
 
     def split(self, rows: list[T], last_id: Any) -> tuple[list[T], str | None]:
         """The page's rows and the cursor to the next page, from ``apply``'s result."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -63,34 +63,26 @@ def _listed() -> Any:
     )
 
 
-class _Filters(NamedTuple):
-    """Which filters a page of items has: pages of one shape share a statement, built once
-    (building it per request, and SQLAlchemy matching its result columns to the cached
-    compilation's, cost more than PostgreSQL took to run it) and run with parameters."""
-
-    team: bool
-    connection: bool
-    kind: bool
-    status_category: bool
-    parent: bool
-    q: bool
-    include_deleted: bool
-    linked: bool | None
-    category: str | None  # "default": the default category's, which takes NULL too
-    after: bool
+# Filters that keep the items whose column equals the parameter of that name.
+_EQUAL = {
+    "team": WorkItem.team_id, "connection": WorkItem.connection_id, "kind": WorkItem.kind,
+    "status_category": WorkItem.status_category, "parent": WorkItem.parent_id,
+}  # fmt: skip
 
 
 @lru_cache(maxsize=128)
-def _page_statement(filters: _Filters) -> AnyPrepared:
+def _page_statement(
+    given: frozenset[str], linked: bool | None, default_category: bool, include_deleted: bool
+) -> AnyPrepared:
+    """A page of items filtered as the ``given`` parameters and the flags say. Pages of one
+    shape share a statement, built once (building it per request, and SQLAlchemy matching
+    its result columns to the cached compilation's, cost more than PostgreSQL took to run
+    it) and run with the parameters' values."""
     stmt = _listed()
-    equal = {
-        "team": WorkItem.team_id, "connection": WorkItem.connection_id, "kind": WorkItem.kind,
-        "status_category": WorkItem.status_category, "parent": WorkItem.parent_id,
-    }  # fmt: skip
-    for name, column in equal.items():
-        if getattr(filters, name):
+    for name, column in _EQUAL.items():
+        if name in given:
             stmt = stmt.where(col(column) == sa.bindparam(name))
-    if filters.q:
+    if "pattern" in given:
         pattern = sa.bindparam("pattern", type_=sa.String())
         stmt = stmt.where(
             sa.or_(
@@ -98,23 +90,19 @@ def _page_statement(filters: _Filters) -> AnyPrepared:
                 sa.func.lower(WorkItem.key).like(pattern),
             )
         )
-    if filters.linked is not None:
+    if linked is not None:
         strategic = col(WorkItem.category) == "strategic"
         stmt = stmt.where(
-            strategic if filters.linked else sa.or_(~strategic, col(WorkItem.category).is_(None))
+            strategic if linked else sa.or_(~strategic, col(WorkItem.category).is_(None))
         )
-    if filters.category is not None:
+    if "category" in given:
         matches = col(WorkItem.category) == sa.bindparam("category")
         stmt = stmt.where(
-            sa.or_(matches, col(WorkItem.category).is_(None))
-            if filters.category == "default"
-            else matches
+            sa.or_(matches, col(WorkItem.category).is_(None)) if default_category else matches
         )
-    if not filters.include_deleted:
+    if not include_deleted:
         stmt = stmt.where(col(WorkItem.deleted_at).is_(None))
-    if filters.after:
-        stmt = stmt.where(col(WorkItem.id) > sa.bindparam("after"))
-    return Prepared(stmt.order_by(col(WorkItem.id)).limit(sa.bindparam("limit")))
+    return Prepared(PageParams.apply_later(stmt, col(WorkItem.id), after="after" in given))
 
 
 async def list_page(
@@ -138,17 +126,11 @@ async def list_page(
         "team": team_id, "connection": connection_id, "kind": kind,
         "status_category": status_category, "parent": parent_id,
         "pattern": f"%{q.lower()}%" if q else None, "category": category,
-        "after": page.after, "limit": page.limit + 1,
     }  # fmt: skip
-    filters = _Filters(
-        team=team_id is not None, connection=connection_id is not None, kind=kind is not None,
-        status_category=status_category is not None, parent=parent_id is not None,
-        q=bool(q), include_deleted=include_deleted, linked=linked,
-        category=None if category is None else "default" if category == default else "other",
-        after=page.after is not None,
-    )  # fmt: skip
     params = {name: value for name, value in values.items() if value is not None}
-    return list(await fetch_rows(session, _page_statement(filters), params))
+    params |= page.parameters()
+    stmt = _page_statement(frozenset(params), linked, category == default, include_deleted)
+    return list(await fetch_rows(session, stmt, params))
 
 
 async def assign_team(session: AsyncSession, team_key: str, team_id: uuid.UUID | None) -> None:
