@@ -277,11 +277,12 @@ async def rollup(
     tally = Tally.of(rows, default.value)
     child_teams = tree.children.get(found_team.id if found_team else None, [])
     # Each row counts for the child team whose subtree holds its team, in one pass.
-    child_of = {member: child.id for child in child_teams for member in tree.subtree(child.id)}
+    child_of: dict[uuid.UUID | None, uuid.UUID] = {
+        member: child.id for child in child_teams for member in tree.subtree(child.id)
+    }
     by_child: dict[uuid.UUID, list[CategoryRow]] = {child.id: [] for child in child_teams}
     for row in rows:
-        child_id = child_of.get(row.team_id) if row.team_id is not None else None
-        if child_id is not None:
+        if (child_id := child_of.get(row.team_id)) is not None:
             by_child[child_id].append(row)
     breakdown = [
         {"team": _team_data(child), **Tally.of(by_child[child.id], default.value).summary()}
