@@ -1,7 +1,9 @@
-"""Unknown query parameters are an error, as unknown body fields are.
+"""Unknown query parameters are an error, as unknown body fields are, and so is a parameter
+given twice.
 
 A filter with a typo (`?tema=payments`) would otherwise be ignored, and a PMO would read the
-whole portfolio's numbers as one team's.
+whole portfolio's numbers as one team's; of `?team=a&team=b`, FastAPI would take the last
+value and drop the other without a word (no parameter here takes a list).
 """
 
 from __future__ import annotations
@@ -36,4 +38,12 @@ async def known_query_only(request: Request) -> None:
         raise InvalidInput(
             f"unknown query parameter {unknown[0]!r} (this operation takes: {allowed})",
             errors=[{"loc": ["query", name], "msg": "unknown parameter"} for name in unknown],
+        )
+    given = request.query_params
+    if len(given.multi_items()) != len(given):  # a name given more than once
+        names = [name for name, _ in given.multi_items()]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise InvalidInput(
+            f"query parameter {repeated[0]!r} given more than once; give it once",
+            errors=[{"loc": ["query", name], "msg": "given more than once"} for name in repeated],
         )

@@ -67,6 +67,18 @@ class TestInputIsTakenAsSent:
         assert "team" in body["detail"]  # it names the ones the operation takes
         assert (await client.get("/v1/work-items", params={"limit": 5})).status_code == 200
 
+    async def test_a_query_parameter_given_twice_is_refused_not_half_read(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # FastAPI would take the last value and drop the first without a word.
+        response = await client.get("/v1/links?cursor=bad&cursor=&limit=5&limit=6")
+        body = assert_problem(response, 422, "invalid-input")
+        assert body["errors"] == [
+            {"loc": ["query", "cursor"], "msg": "given more than once"},
+            {"loc": ["query", "limit"], "msg": "given more than once"},
+        ]
+        assert (await client.get("/v1/links?cursor=&limit=5")).status_code == 200
+
     @pytest.mark.parametrize(
         ("method", "path", "kwargs"),
         [
