@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.catalog import PeriodRow, TeamTree
 from service.insights.schemas import Finding, FindingType, Insights, ItemRef, Named
 from service.key_results import repository as key_results
-from service.models import KeyResult, Link, Objective, Period, WorkItem
+from service.models import KeyResult, Link, Objective, WorkItem
 from service.rollups.queries import Basis
-from service.rollups.service import TeamTree, period_ref, resolve_scope, team_ref, team_shares
+from service.rollups.service import period_ref, resolve_scope, team_ref, team_shares
 from service.settings import Settings
 
 OPEN = ("todo", "in_progress")
@@ -38,7 +39,7 @@ def _in_scope(team_id: uuid.UUID | None, team_ids: set[uuid.UUID] | None) -> boo
 
 
 async def _objectives(
-    session: AsyncSession, report: Report, period: Period, tree: TeamTree,
+    session: AsyncSession, report: Report, period: PeriodRow, tree: TeamTree,
     team_ids: set[uuid.UUID] | None, settings: Settings,
 ) -> list[Objective]:  # fmt: skip
     rows = await session.exec(
@@ -83,7 +84,7 @@ async def _objectives(
 
 
 async def _key_results(
-    session: AsyncSession, report: Report, period: Period, objectives: list[Objective],
+    session: AsyncSession, report: Report, period: PeriodRow, objectives: list[Objective],
     settings: Settings, now: datetime,
 ) -> None:  # fmt: skip
     by_id = {o.id: o for o in objectives}
@@ -170,7 +171,7 @@ async def _unlinked_epics(
 
 
 async def _shares(
-    session: AsyncSession, report: Report, period: Period, tree: TeamTree,
+    session: AsyncSession, report: Report, period: PeriodRow, tree: TeamTree,
     team_ids: set[uuid.UUID] | None, basis: Basis, settings: Settings,
 ) -> None:  # fmt: skip
     shares = await team_shares(session, period, tree, basis, settings.default_category)
@@ -201,7 +202,8 @@ async def insights(
     now: datetime | None = None,
 ) -> Insights:
     now = now or datetime.now(UTC)
-    found_period, found_team, tree = await resolve_scope(session, period, team)
+    found_period, found_team, catalog = await resolve_scope(session, period, team)
+    tree = catalog.tree
     team_ids = tree.subtree(found_team.id) if found_team else None
     report = Report(limit)
     objectives = await _objectives(session, report, found_period, tree, team_ids, settings)

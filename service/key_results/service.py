@@ -76,12 +76,18 @@ def _linked_progress(
 
 def progress_from(inputs: Sequence[Any]) -> float:
     """The progress of a row of ``repository.progress_inputs()``, as ``progress_value``
-    computes it. A roll-up runs this for each of its KRs (a portfolio's are thousands), so
-    it passes the row's sums on as they are instead of building a ``LinkedEffort`` of them."""
+    computes it, for queries over many KRs."""
     mode, basis, start, target, current, *sums = inputs
     if mode != "linked":
         return manual_progress(start=start, target=target, current=current)
-    # No efforts row (its sums NULL): no work counts yet.
+    return linked_progress_of(basis, sums)
+
+
+def linked_progress_of(basis: str, sums: Sequence[Any]) -> float:
+    """A linked KR's progress from its efforts row's four sums as a query reads them (all
+    NULL with no row: no work counts yet). A roll-up runs this for each of its linked KRs (a
+    portfolio's are thousands), so it takes the sums as they are instead of building a
+    ``LinkedEffort`` of them."""
     return _linked_progress(basis, *(repository.NO_EFFORT if sums[0] is None else sums))
 
 

@@ -2,7 +2,7 @@
 
 from service.models.base import metadata
 from service.models.hooks import InboundWebhook
-from service.models.okrs import CheckIn, KeyResult, Objective, Period, Team
+from service.models.okrs import CatalogVersion, CheckIn, KeyResult, Objective, Period, Team
 from service.models.portfolio import (
     ClassificationRule,
     EffectiveLink,
@@ -19,6 +19,7 @@ from service.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookMes
 
 __all__ = [
     "ApiToken",
+    "CatalogVersion",
     "CheckIn",
     "ClassificationRule",
     "Connection",

@@ -94,3 +94,18 @@ class CheckIn(SQLModel, table=True):
             "confidence IS NULL OR (confidence >= 0 AND confidence <= 1)", name="confidence_range"
         ),
     )
+
+
+class CatalogVersion(SQLModel, table=True):
+    """One row whose token triggers replace on every write to the tables above, so that a
+    process may keep what it read of them (names, titles, the org tree) for as long as the
+    token it read with them is current (service.catalog). The token is random, not a
+    counter: a rolled-back write restores the old one, and a counter would then hand out
+    its next value again for different contents."""
+
+    __tablename__ = "catalog_version"
+
+    id: int = Field(default=1, primary_key=True)
+    token: str = Field(max_length=36)
+
+    __table_args__ = (sa.CheckConstraint("id = 1", name="one_row"),)

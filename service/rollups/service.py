@@ -4,23 +4,22 @@ and heartbeat work, for a team's subtree or the whole portfolio, and across key 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.catalog import Catalog, PeriodRow, TeamRow, TeamTree
+from service.catalog import current as catalog_of
 from service.db import AnyPrepared, Prepared, fetch_rows
-from service.key_results.repository import progress_inputs
-from service.key_results.service import progress_from
-from service.models import KeyResult, KeyResultEffort, Objective, Period, Team
+from service.key_results.service import linked_progress_of
+from service.models import KeyResultEffort, Period, Team
+from service.models.base import table_of
 from service.periods import service as periods
-from service.refs import as_uuid
 from service.rollups import queries
 from service.rollups.queries import Basis, CategoryRow, Scope
 from service.rollups.schemas import (
@@ -34,76 +33,6 @@ from service.settings import Category
 from service.teams import service as teams
 
 CATEGORIES = ("strategic", "improvement", "heartbeat")
-
-
-class TeamRow(NamedTuple):
-    id: uuid.UUID
-    key: str
-    name: str
-    parent_id: uuid.UUID | None
-    strategic_target: float | None
-
-
-_TEAMS = Prepared(
-    sa.select(
-        col(Team.id), col(Team.key), col(Team.name), col(Team.parent_id),
-        col(Team.strategic_target),
-    ).order_by(col(Team.key))
-)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class TeamTree:
-    """The org tree, read whole: it is small, and subtrees are then set lookups."""
-
-    teams: Mapping[uuid.UUID, TeamRow]
-    children: Mapping[uuid.UUID | None, list[TeamRow]]
-    keys: Mapping[str, TeamRow]
-
-    @classmethod
-    async def read(cls, session: AsyncSession) -> TeamTree:
-        rows = await fetch_rows(session, _TEAMS)
-        if rows == _last_tree.rows and _last_tree.tree is not None:
-            # Kept as this read's rows: the first read's came through SQLAlchemy (``Row``),
-            # later ones from the driver, and asyncpg's records compare with each other in C
-            # but with a ``Row`` through its Python ``__eq__``, slower than building the tree.
-            _last_tree.rows = rows
-            return _last_tree.tree
-        teams = [TeamRow(*row) for row in rows]
-        children: dict[uuid.UUID | None, list[TeamRow]] = defaultdict(list)
-        for team in teams:
-            children[team.parent_id].append(team)
-        tree = cls({t.id: t for t in teams}, dict(children), {t.key: t for t in teams})
-        _last_tree.rows, _last_tree.tree = rows, tree
-        return tree
-
-    def find(self, ref: str) -> TeamRow | None:
-        """The team ``ref`` names by id or key, as teams.resolver finds it."""
-        ref_id = as_uuid(ref)
-        return self.teams.get(ref_id) if ref_id else self.keys.get(ref)
-
-    def subtree(self, root: uuid.UUID) -> set[uuid.UUID]:
-        found, stack = set(), [root]
-        while stack:
-            team_id = stack.pop()
-            if team_id not in found:
-                found.add(team_id)
-                stack.extend(child.id for child in self.children.get(team_id, ()))
-        return found
-
-
-@dataclass(slots=True)
-class _LastTree:
-    """The tree read last, and the rows it was built from. Every roll-up and trend reads
-    the whole org (300 teams in the benchmark), which changes rarely, and building the tree
-    cost several times comparing the rows: a tree is built again only when a row differs,
-    so it is never stale. Its maps are only read once built."""
-
-    rows: Sequence[Any] = ()
-    tree: TeamTree | None = None
-
-
-_last_tree = _LastTree()
 
 
 @dataclass(slots=True)
@@ -157,28 +86,25 @@ def _team_data(team: Team | TeamRow) -> dict[str, Any]:
     return {"id": team.id, "key": team.key, "name": team.name}
 
 
-def period_ref(period: Period) -> PeriodRef:
+def period_ref(period: Period | PeriodRow) -> PeriodRef:
     return PeriodRef(id=period.id, name=period.name, start=period.start, end=period.end)
 
 
 @lru_cache(maxsize=64)
 def _key_results_in(shape: queries.Shape) -> AnyPrepared:
-    """Per KR with effort in scope (queries.key_result_sums): its effort, and what a roll-up
-    shows of it and its progress needs (its objective, period and team, its latest check-in's
-    value and its linked effort), in one query; built once per shape."""
+    """Per KR with effort in scope (queries.key_result_sums): its leaves and effort, and its
+    linked effort's four sums (NULL with no efforts row), which change with every write to
+    the portfolio; what else a roll-up shows of a KR comes from the catalog. Built once per
+    shape."""
     sums = queries.key_result_sums(shape)
+    efforts = table_of(KeyResultEffort)
     return Prepared(
         sa.select(
-            col(KeyResult.id), col(KeyResult.title), col(KeyResult.objective_id),
-            col(Objective.title), col(Period.name), col(Team.key), sums.c.leaves, sums.c.effort,
-            *progress_inputs(),
+            sums.c.key_result_id, sums.c.leaves, sums.c.effort, efforts.c.done_count,
+            efforts.c.all_count, efforts.c.done_points, efforts.c.all_points,
         )
         .select_from(sums)
-        .join(KeyResult, col(KeyResult.id) == sums.c.key_result_id)
-        .join(Objective, col(Objective.id) == KeyResult.objective_id)
-        .join(Period, col(Period.id) == Objective.period_id)
-        .outerjoin(Team, col(Team.id) == Objective.team_id)
-        .outerjoin(KeyResultEffort, col(KeyResultEffort.key_result_id) == KeyResult.id)
+        .outerjoin(efforts, efforts.c.key_result_id == sums.c.key_result_id)
     )  # fmt: skip
 
 
@@ -192,28 +118,34 @@ def _by_effort(entries: list[dict[str, Any]]) -> None:
     entries.sort(key=_EFFORT, reverse=True)
 
 
-async def _objectives(session: AsyncSession, scope: Scope, total: float) -> list[dict[str, Any]]:
+async def _objectives(
+    session: AsyncSession, catalog: Catalog, scope: Scope, total: float
+) -> list[dict[str, Any]]:
     """The KRs that strategic effort went to, under their objectives, as plain data (see
     ``rollup``): a portfolio can name thousands of KRs."""
     stmt = _key_results_in(queries.Shape.of(scope, session.get_bind().dialect.name))
+    rows = await fetch_rows(session, stmt, queries.parameters(scope))
+    labels = await catalog.labels(session)
     grouped: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    labels: dict[uuid.UUID, tuple[str, str, str | None]] = {}
-    for row in await fetch_rows(session, stmt, queries.parameters(scope)):
-        # The KR, its title, objective, objective's title, period, team; leaves, effort.
-        objective_id = row[2]
-        key_results = grouped.get(objective_id)
+    for key_result_id, leaves, effort, *linked in rows:
+        label = labels.key_results.get(key_result_id)
+        if label is None:  # gone since the catalog was read (its cells go with it)
+            continue
+        progress = label.progress
+        if progress is None:
+            progress = linked_progress_of(label.basis, linked)
+        key_results = grouped.get(label.objective_id)
         if key_results is None:
-            key_results = grouped[objective_id] = []
-            labels[objective_id] = row[3], row[4], row[5]
+            key_results = grouped[label.objective_id] = []
         key_results.append(
-            {"id": row[0], "title": row[1], "effort": float(row[7]), "items": int(row[6]),
-             "progress": progress_from(row[8:])}
+            {"id": key_result_id, "title": label.title, "effort": float(effort),
+             "items": int(leaves), "progress": progress}
         )  # fmt: skip
     result = []
     for objective_id, key_results in grouped.items():
         _by_effort(key_results)
         effort = sum(map(_EFFORT, key_results))
-        title, period_name, team_key = labels[objective_id]
+        title, period_name, team_key = labels.objectives[objective_id]
         result.append(
             {"id": objective_id, "title": title, "period": period_name, "team": team_key,
              "effort": effort, "share": effort / total if total > 0 else 0.0,
@@ -224,7 +156,11 @@ async def _objectives(session: AsyncSession, scope: Scope, total: float) -> list
 
 
 async def team_shares(
-    session: AsyncSession, period: Period, tree: TeamTree, basis: queries.Basis, default: str
+    session: AsyncSession,
+    period: Period | PeriodRow,
+    tree: TeamTree,
+    basis: queries.Basis,
+    default: str,
 ) -> dict[uuid.UUID, float]:
     """The strategic share of each team with a target, over its subtree, for a period; teams
     with no effort in it are left out (a share of nothing is no signal)."""
@@ -244,18 +180,26 @@ async def team_shares(
 
 async def resolve_scope(
     session: AsyncSession, period_ref: str, team_ref: str | None
-) -> tuple[Period, TeamRow | None, TeamTree]:
-    period = await periods.resolver.from_query(session, period_ref, "period")
-    assert period is not None
-    tree = await TeamTree.read(session)
-    team = tree.find(team_ref) if team_ref is not None else None
-    if team_ref is not None and team is None:
-        # Not in the tree: the resolver's answer, as for any query naming a team (a team
-        # made since the tree was read is then read again with it).
-        await teams.resolver.from_query(session, team_ref, "team")
-        tree = await TeamTree.read(session)
-        team = tree.find(team_ref)
-    return period, team, tree
+) -> tuple[PeriodRow, TeamRow | None, Catalog]:
+    """The period and team a request names, and the catalog they were found in. One the
+    catalog does not hold gets the resolver's answer: a 404, or the row, made since the
+    catalog was read, and the catalog read again with it."""
+    catalog = await catalog_of(session)
+    period = catalog.period(period_ref)
+    if period is None:
+        made = await periods.resolver.from_query(session, period_ref, "period")
+        assert made is not None
+        catalog = await catalog_of(session)
+        period = PeriodRow(made.id, made.name, made.start, made.end)
+    if team_ref is None:
+        return period, None, catalog
+    team = catalog.tree.find(team_ref)
+    if team is None:
+        added = await teams.resolver.from_query(session, team_ref, "team")
+        assert added is not None
+        catalog = await catalog_of(session)
+        team = TeamRow(added.id, added.key, added.name, added.parent_id, added.strategic_target)
+    return period, team, catalog
 
 
 async def rollup(
@@ -270,7 +214,8 @@ async def rollup(
     """The roll-up, as data in the shape of schemas.Rollup: a portfolio names thousands of
     KRs, and building them into models costs more than the queries (the router serialises
     the data as they are; tests hold them to the schema)."""
-    found_period, found_team, tree = await resolve_scope(session, period, team)
+    found_period, found_team, catalog = await resolve_scope(session, period, team)
+    tree = catalog.tree
     team_ids = tree.subtree(found_team.id) if found_team else None
     scope = Scope(Window(found_period.start, found_period.end), basis, include_open, team_ids)
     rows = await queries.aggregate(session, scope)
@@ -294,7 +239,7 @@ async def rollup(
         "basis": basis,
         "include_open": include_open,
         **tally.summary(),
-        "objectives": await _objectives(session, scope, tally.total),
+        "objectives": await _objectives(session, catalog, scope, tally.total),
         "teams": breakdown,
     }
 
@@ -310,8 +255,8 @@ async def trend(
     default: Category,
 ) -> Trend:
     """Each week or month of the period rolled up as a period of its own."""
-    found_period, found_team, tree = await resolve_scope(session, period, team)
-    team_ids = tree.subtree(found_team.id) if found_team else None
+    found_period, found_team, catalog = await resolve_scope(session, period, team)
+    team_ids = catalog.tree.subtree(found_team.id) if found_team else None
     windows = list(split(Window(found_period.start, found_period.end), interval))
     each = await queries.aggregate_each(session, windows, basis, include_open, team_ids)
     points = [

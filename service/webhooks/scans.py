@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.catalog import current as current_catalog
 from service.db import Prepared, among, chunks, fetch_rows
 from service.key_results import repository as key_result_rows
 from service.key_results import service as key_results
@@ -33,7 +34,7 @@ from service.models import (
     WorkItem,
 )
 from service.rollups import queries
-from service.rollups.service import TeamTree, period_ref, team_shares
+from service.rollups.service import period_ref, team_shares
 from service.services import Services
 from service.settings import Settings
 from service.teams import service as teams
@@ -258,7 +259,7 @@ async def scan_shares(session: AsyncSession, settings: Settings, now: datetime) 
     periods = _current(list((await session.exec(select(Period))).all()), now.date())
     if not periods:
         return []
-    tree = await TeamTree.read(session)
+    tree = (await current_catalog(session)).tree
     watches = {
         (w.team_id, w.period_id): w for w in (await session.exec(select(TeamShareWatch))).all()
     }
