@@ -27,7 +27,9 @@ from service.db import Prepared, fetch_rows
 from service.key_results.progress import manual_progress
 from service.key_results.repository import latest_value
 from service.models import CatalogVersion, KeyResult, Objective, Period, Team
+from service.periods import service as periods
 from service.refs import as_uuid
+from service.teams import service as teams
 
 
 class TeamRow(NamedTuple):
@@ -162,6 +164,31 @@ class _Kept:
 
 
 _kept = _Kept()
+
+
+async def team_named(session: AsyncSession, catalog: Catalog, ref: str) -> tuple[TeamRow, Catalog]:
+    """The team ``ref`` names and a catalog that holds it. One ``catalog`` does not hold gets
+    the resolver's answer: a 404, or the team, made since ``catalog`` was read, with the
+    catalog read again."""
+    team = catalog.tree.find(ref)
+    if team is not None:
+        return team, catalog
+    made = await teams.resolver.from_query(session, ref, "team")
+    assert made is not None
+    found = TeamRow(made.id, made.key, made.name, made.parent_id, made.strategic_target)
+    return found, await current(session)
+
+
+async def period_named(
+    session: AsyncSession, catalog: Catalog, ref: str
+) -> tuple[PeriodRow, Catalog]:
+    """The period ``ref`` names and a catalog that holds it, as ``team_named`` finds a team."""
+    period = catalog.period(ref)
+    if period is not None:
+        return period, catalog
+    made = await periods.resolver.from_query(session, ref, "period")
+    assert made is not None
+    return PeriodRow(made.id, made.name, made.start, made.end), await current(session)
 
 
 async def current(session: AsyncSession) -> Catalog:

@@ -13,13 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.catalog import Catalog, PeriodRow, TeamRow, TeamTree
+from service.catalog import Catalog, PeriodRow, TeamRow, TeamTree, period_named, team_named
 from service.catalog import current as catalog_of
 from service.db import AnyPrepared, Prepared, fetch_rows
 from service.key_results.service import linked_progress_of
 from service.models import KeyResultEffort, Period, Team
 from service.models.base import table_of
-from service.periods import service as periods
 from service.rollups import queries
 from service.rollups.queries import Basis, CategoryRow, Scope
 from service.rollups.schemas import (
@@ -30,7 +29,6 @@ from service.rollups.schemas import (
 )
 from service.rollups.windows import Interval, Window, split
 from service.settings import Category
-from service.teams import service as teams
 
 CATEGORIES = ("strategic", "improvement", "heartbeat")
 
@@ -181,24 +179,12 @@ async def team_shares(
 async def resolve_scope(
     session: AsyncSession, period_ref: str, team_ref: str | None
 ) -> tuple[PeriodRow, TeamRow | None, Catalog]:
-    """The period and team a request names, and the catalog they were found in. One the
-    catalog does not hold gets the resolver's answer: a 404, or the row, made since the
-    catalog was read, and the catalog read again with it."""
+    """The period and team a request names, and a catalog that holds them."""
     catalog = await catalog_of(session)
-    period = catalog.period(period_ref)
-    if period is None:
-        made = await periods.resolver.from_query(session, period_ref, "period")
-        assert made is not None
-        catalog = await catalog_of(session)
-        period = PeriodRow(made.id, made.name, made.start, made.end)
+    period, catalog = await period_named(session, catalog, period_ref)
     if team_ref is None:
         return period, None, catalog
-    team = catalog.tree.find(team_ref)
-    if team is None:
-        added = await teams.resolver.from_query(session, team_ref, "team")
-        assert added is not None
-        catalog = await catalog_of(session)
-        team = TeamRow(added.id, added.key, added.name, added.parent_id, added.strategic_target)
+    team, catalog = await team_named(session, catalog, team_ref)
     return period, team, catalog
 
 

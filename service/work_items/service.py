@@ -9,13 +9,13 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from connectors import Kind, StatusCategory
+from service.catalog import current, team_named
 from service.connections import service as connections
 from service.errors import Conflict, InvalidInput, NotFound
 from service.models import ClassificationRule, WorkItem
 from service.pagination import PageParams
 from service.refs import as_uuid
 from service.settings import Category
-from service.teams import service as teams
 from service.work_items import repository
 from service.work_items.schemas import (
     EffectiveLinkOut,
@@ -117,12 +117,17 @@ async def list_page(
     default: Category,
 ) -> dict[str, Any]:
     """A page in the shape of Page[WorkItemOut], as plain data (see repository._listed)."""
-    team_row = await teams.resolver.from_query(session, team, "team")
+    # The team from the catalog, as roll-ups find it: a page of a team's items is a third of
+    # the API's reads, and loading the team as an ORM object was a quarter of its CPU.
+    team_id = None
+    if team is not None:
+        found, _ = await team_named(session, await current(session), team)
+        team_id = found.id
     connection_row = await connections.resolver.from_query(session, connection, "connection")
     rows = await repository.list_page(
         session,
         page,
-        team_id=team_row.id if team_row else None,
+        team_id=team_id,
         connection_id=connection_row.id if connection_row else None,
         kind=kind.value if kind else None,
         status_category=status_category.value if status_category else None,
