@@ -49,8 +49,11 @@ class PeriodRow(NamedTuple):
 
 class KeyResultLabel(NamedTuple):
     """What a roll-up shows of a KR besides its effort, and what its progress needs besides
-    its linked effort: ``progress`` is a manual KR's already (it depends on nothing else)."""
+    its linked effort: ``progress`` is a manual KR's already (it depends on nothing else).
+    Ids are kept as text too: asyncpg's UUIDs are a subclass that orjson writes only through
+    a Python fallback, one call per id of a portfolio's thousands."""
 
+    id: str
     title: str
     objective_id: uuid.UUID
     basis: str
@@ -58,6 +61,7 @@ class KeyResultLabel(NamedTuple):
 
 
 class ObjectiveLabel(NamedTuple):
+    id: str
     title: str
     period: str
     team: str | None
@@ -65,11 +69,13 @@ class ObjectiveLabel(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class TeamTree:
-    """The org tree, read whole: it is small, and subtrees are then set lookups."""
+    """The org tree, read whole: it is small, and subtrees are then set lookups, each
+    worked out once for the tree (it is kept while the catalog is)."""
 
     teams: Mapping[uuid.UUID, TeamRow]
     children: Mapping[uuid.UUID | None, list[TeamRow]]
     keys: Mapping[str, TeamRow]
+    _subtrees: dict[uuid.UUID, frozenset[uuid.UUID]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rows: Sequence[Any]) -> TeamTree:
@@ -85,13 +91,16 @@ class TeamTree:
         ref_id = as_uuid(ref)
         return self.teams.get(ref_id) if ref_id else self.keys.get(ref)
 
-    def subtree(self, root: uuid.UUID) -> set[uuid.UUID]:
-        found, stack = set(), [root]
-        while stack:
-            team_id = stack.pop()
-            if team_id not in found:
-                found.add(team_id)
-                stack.extend(child.id for child in self.children.get(team_id, ()))
+    def subtree(self, root: uuid.UUID) -> frozenset[uuid.UUID]:
+        found = self._subtrees.get(root)
+        if found is None:
+            members, stack = set(), [root]
+            while stack:
+                team_id = stack.pop()
+                if team_id not in members:
+                    members.add(team_id)
+                    stack.extend(child.id for child in self.children.get(team_id, ()))
+            found = self._subtrees[root] = frozenset(members)
         return found
 
 
@@ -131,8 +140,8 @@ class KeyResultLabels:
                 None if mode == "linked"
                 else manual_progress(start=start, target=target, current=current)
             )  # fmt: skip
-            labels.key_results[kr] = KeyResultLabel(title, objective, basis, progress)
-            labels.objectives[objective] = ObjectiveLabel(*row[8:])
+            labels.key_results[kr] = KeyResultLabel(str(kr), title, objective, basis, progress)
+            labels.objectives[objective] = ObjectiveLabel(str(objective), *row[8:])
         return labels
 
 

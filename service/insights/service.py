@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -34,13 +35,13 @@ class Report:
             self.findings.append(finding)
 
 
-def _in_scope(team_id: uuid.UUID | None, team_ids: set[uuid.UUID] | None) -> bool:
+def _in_scope(team_id: uuid.UUID | None, team_ids: AbstractSet[uuid.UUID] | None) -> bool:
     return team_ids is None or team_id in team_ids
 
 
 async def _objectives(
     session: AsyncSession, report: Report, period: PeriodRow, tree: TeamTree,
-    team_ids: set[uuid.UUID] | None, settings: Settings,
+    team_ids: AbstractSet[uuid.UUID] | None, settings: Settings,
 ) -> list[Objective]:  # fmt: skip
     rows = await session.exec(
         select(Objective).where(Objective.period_id == period.id).order_by(col(Objective.id))
@@ -138,7 +139,7 @@ async def _key_results(
 
 
 async def _unlinked_epics(
-    session: AsyncSession, report: Report, tree: TeamTree, team_ids: set[uuid.UUID] | None
+    session: AsyncSession, report: Report, tree: TeamTree, team_ids: AbstractSet[uuid.UUID] | None
 ) -> None:
     stmt = (
         select(WorkItem)
@@ -172,7 +173,7 @@ async def _unlinked_epics(
 
 async def _shares(
     session: AsyncSession, report: Report, period: PeriodRow, tree: TeamTree,
-    team_ids: set[uuid.UUID] | None, basis: Basis, settings: Settings,
+    team_ids: AbstractSet[uuid.UUID] | None, basis: Basis, settings: Settings,
 ) -> None:  # fmt: skip
     shares = await team_shares(session, period, tree, basis, settings.default_category)
     for team in tree.teams.values():

@@ -125,29 +125,29 @@ async def _objectives(
     rows = await fetch_rows(session, stmt, queries.parameters(scope))
     labels = await catalog.labels(session)
     grouped: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for key_result_id, leaves, effort, *linked in rows:
-        label = labels.key_results.get(key_result_id)
+    for row in rows:  # the KR, its leaves and effort, its linked effort's four sums
+        label = labels.key_results.get(row[0])
         if label is None:  # gone since the catalog was read (its cells go with it)
             continue
         progress = label.progress
         if progress is None:
-            progress = linked_progress_of(label.basis, linked)
+            progress = linked_progress_of(label.basis, row[3:])
         key_results = grouped.get(label.objective_id)
         if key_results is None:
             key_results = grouped[label.objective_id] = []
         key_results.append(
-            {"id": key_result_id, "title": label.title, "effort": float(effort),
-             "items": int(leaves), "progress": progress}
+            {"id": label.id, "title": label.title, "effort": float(row[2]),
+             "items": int(row[1]), "progress": progress}
         )  # fmt: skip
     result = []
     for objective_id, key_results in grouped.items():
         _by_effort(key_results)
         effort = sum(map(_EFFORT, key_results))
-        title, period_name, team_key = labels.objectives[objective_id]
+        objective = labels.objectives[objective_id]
         result.append(
-            {"id": objective_id, "title": title, "period": period_name, "team": team_key,
-             "effort": effort, "share": effort / total if total > 0 else 0.0,
-             "key_results": key_results}
+            {"id": objective.id, "title": objective.title, "period": objective.period,
+             "team": objective.team, "effort": effort,
+             "share": effort / total if total > 0 else 0.0, "key_results": key_results}
         )  # fmt: skip
     _by_effort(result)
     return result
