@@ -165,22 +165,21 @@ def _compaction(model: type[SQLModel], key_columns: tuple[str, ...], sums: tuple
     t, key, figures = table.name, ", ".join(key_columns), ", ".join(sums)
     index = next(i for i in table.indexes if i.name == f"ix_{t}_key")
     in_index_order = ", ".join(c.name for c in index.columns)
-
-    def same_key(a: str, b: str) -> str:
-        return " AND ".join(f"{a}.{c} = {b}.{c}" for c in key_columns)
-
+    same_key = " AND ".join(f"{t}.{c} = totals.{c}" for c in key_columns)
     return (
         f"WITH taken AS (DELETE FROM {t} WHERE fresh RETURNING {key}, {figures}),"
         f" totals AS (SELECT {key}, {', '.join(f'sum({n}) AS {n}' for n in sums)} FROM taken"
         f" GROUP BY {key} HAVING {' OR '.join(f'sum({n}) <> 0' for n in sums)}),"
-        f" merged AS (UPDATE {t} SET {', '.join(f'{n} = {t}.{n} + totals.{n}' for n in sums)}"
-        f" FROM totals WHERE NOT {t}.fresh AND {same_key(t, 'totals')}"
+        # Each key's merged row, looked up once by the key index as the statement found the
+        # table (every part sees one snapshot); the update then goes straight to the row.
+        # Only compaction, one at a time, writes merged rows, so none moves meanwhile.
+        f" found AS (SELECT {', '.join(f'totals.{c}' for c in (*key_columns, *sums))},"
+        f" {t}.ctid AS at FROM totals LEFT JOIN {t} ON NOT {t}.fresh AND {same_key}),"
+        f" merged AS (UPDATE {t} SET {', '.join(f'{n} = {t}.{n} + found.{n}' for n in sums)}"
+        f" FROM found WHERE {t}.ctid = found.at"
         f" RETURNING {t}.id, {', '.join(f'{t}.{c}' for c in (*key_columns, *sums))}),"
         f" made AS (INSERT INTO {t} ({key}, {figures}, fresh)"
-        f" SELECT {key}, {figures}, false FROM totals"
-        # The table as the statement found it (every part sees one snapshot), by its key
-        # index: an anti-join with ``merged`` compared every pair, seconds for 10k keys.
-        f" WHERE NOT EXISTS (SELECT FROM {t} WHERE NOT {t}.fresh AND {same_key(t, 'totals')})"
+        f" SELECT {key}, {figures}, false FROM found WHERE at IS NULL"
         f" ORDER BY {in_index_order} RETURNING 1)"
         " SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM made),"
         f" ARRAY(SELECT id FROM merged WHERE {' AND '.join(f'{n} = 0' for n in sums)})"
