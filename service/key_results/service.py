@@ -61,17 +61,8 @@ def progress_value(
 ) -> float:
     """Section 3, item 8; ``current`` is the latest check-in's value where there is one."""
     if mode == "linked":
-        return _linked_progress(basis, *(linked or repository.NO_EFFORT))
+        return linked_progress_of(basis, linked or repository.NO_EFFORT)
     return manual_progress(start=start, target=target, current=current)
-
-
-def _linked_progress(
-    basis: str, done_count: float, all_count: float, done_points: float, all_points: float
-) -> float:
-    """A linked KR's progress on its basis, from the four sums of its ``LinkedEffort``."""
-    if basis == "points":
-        return linked_progress(done_effort=done_points, total_effort=all_points)
-    return linked_progress(done_effort=done_count, total_effort=all_count)
 
 
 def progress_from(inputs: Sequence[Any]) -> float:
@@ -84,11 +75,16 @@ def progress_from(inputs: Sequence[Any]) -> float:
 
 
 def linked_progress_of(basis: str, sums: Sequence[Any]) -> float:
-    """A linked KR's progress from its efforts row's four sums as a query reads them (all
-    NULL with no row: no work counts yet). A roll-up runs this for each of its linked KRs (a
-    portfolio's are thousands), so it takes the sums as they are instead of building a
-    ``LinkedEffort`` of them."""
-    return _linked_progress(basis, *(repository.NO_EFFORT if sums[0] is None else sums))
+    """A linked KR's progress on its basis, from its four effort sums: a ``LinkedEffort``,
+    or its efforts row as a query reads it (all NULL with no row: no work counts yet). A
+    roll-up runs this for each of its linked KRs (a portfolio's are thousands), so it takes
+    the sums as they are instead of building a ``LinkedEffort`` of them."""
+    done_count, all_count, done_points, all_points = (
+        repository.NO_EFFORT if sums[0] is None else sums
+    )
+    if basis == "points":
+        return linked_progress(done_effort=done_points, total_effort=all_points)
+    return linked_progress(done_effort=done_count, total_effort=all_count)
 
 
 def progress_of(key_result: KeyResult, facts: ProgressFacts) -> float:
