@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Hashable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,6 +17,8 @@ from service.db import Database
 from service.settings import Settings
 from service.webhooks.destinations import outbound_client
 from service.worker.enqueue import JobQueue, discard_pending, send_pending
+
+RECEIVERS = 1024
 
 
 class BindableQueue(JobQueue, Protocol):
@@ -33,6 +35,14 @@ class Services:
     queue: JobQueue
     # Outbound webhooks go through their own client: public addresses only, no redirects.
     outbound: httpx.AsyncClient
+    # What receives each connection's webhooks, by what it was built from (service.hooks).
+    receivers: dict[Hashable, Any] = field(default_factory=dict)
+
+    def keep_receiver(self, key: Hashable, receiver: Any) -> None:
+        """Keep at most RECEIVERS: past that, what an edited connection left behind goes."""
+        if len(self.receivers) >= RECEIVERS:
+            self.receivers.clear()
+        self.receivers[key] = receiver
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:

@@ -69,12 +69,26 @@ def build_connector(
     http: httpx.AsyncClient,
 ) -> Connector[Any, Any]:
     """A ready connector for a stored connection, its credentials decrypted in memory only."""
-    cls = registry[connection.provider]
-    config = cls.config_model.model_validate(connection.config)
-    credentials = cls.credentials_model.model_validate(
-        vault.decrypt_json(connection.credentials_encrypted)
-    )
-    return cls(config=config, credentials=credentials, http=http)
+    return connector_of(
+        registry, vault, http,
+        provider=connection.provider, config=connection.config,
+        credentials_encrypted=connection.credentials_encrypted,
+    )  # fmt: skip
+
+
+def connector_of(
+    registry: Mapping[str, ConnectorClass],
+    vault: Vault,
+    http: httpx.AsyncClient,
+    *,
+    provider: str,
+    config: Mapping[str, Any],
+    credentials_encrypted: str,
+) -> Connector[Any, Any]:
+    """``build_connector`` from a connection's columns."""
+    cls = registry[provider]
+    credentials = cls.credentials_model.model_validate(vault.decrypt_json(credentials_encrypted))
+    return cls(config=cls.config_model.model_validate(config), credentials=credentials, http=http)
 
 
 def _revealed(value: Any) -> Any:

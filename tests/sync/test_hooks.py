@@ -176,6 +176,28 @@ class TestGitHub:
         assert await deliveries(database, github) == []
         assert await items(database, github) == {}
 
+    async def test_an_edited_or_deleted_connection_is_read_anew_by_its_next_delivery(
+        self, anonymous: httpx.AsyncClient, admin: httpx.AsyncClient, github: str,
+        database: Database,
+    ) -> None:  # fmt: skip
+        """The API keeps what receives a connection's webhooks (its connector and secret)
+        between deliveries: a rotated secret counts from the next delivery on."""
+        opened = GITHUB / "issues.opened.json"
+        assert (await github_hook(anonymous, github, opened, delivery="1")).status_code == 202
+        rotated = "whsec-rotated-fedcba9876543210"
+        patched = await admin.patch(f"/v1/connections/{github}", json={"webhook_secret": rotated})
+        assert patched.status_code == 200
+        stale = await github_hook(anonymous, github, opened, delivery="2")
+        assert stale.status_code == 401
+        fresh = await github_hook(anonymous, github, opened, delivery="3", secret=rotated)
+        assert (fresh.status_code, fresh.json()) == (202, {"outcome": "accepted"})
+        assert sorted(d.delivery_id for d in await deliveries(database, github)) == ["1", "3"]
+
+        assert (await admin.delete(f"/v1/connections/{github}")).status_code == 204
+        gone = await github_hook(anonymous, github, opened, delivery="4", secret=rotated)
+        assert gone.status_code == 404
+        assert gone.json()["type"] == "/problems/not-found"
+
 
 class TestLinear:
     @pytest.fixture
