@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import Prepared, fetch_rows
+from service.db import READS_ONLY, Prepared, fetch_rows
 from service.key_results.progress import manual_progress
 from service.key_results.repository import latest_value
 from service.models import CatalogVersion, KeyResult, Objective, Period, Team
@@ -105,6 +105,7 @@ class TeamTree:
 
 
 _TOKEN = Prepared(sa.select(col(CatalogVersion.token)))
+TOKEN = sa.select(col(CatalogVersion.token)).scalar_subquery()
 _TEAMS = Prepared(
     sa.select(
         col(Team.id), col(Team.key), col(Team.name), col(Team.parent_id),
@@ -200,9 +201,23 @@ async def period_named(
     return PeriodRow(made.id, made.name, made.start, made.end), await current(session)
 
 
+_OFFERED = "catalog_token"
+
+
+def offer_token(session: AsyncSession, token: str | None) -> None:
+    """The token as a statement just read it beside its own columns (the request's API
+    token's): the next ``current`` of a session that only reads takes it instead of a round
+    trip of its own. A session that writes may change the catalog after it, so it reads."""
+    if token is not None and session.info.get(READS_ONLY):
+        session.info[_OFFERED] = token
+
+
 async def current(session: AsyncSession) -> Catalog:
-    """The catalog as the database holds it now: the one kept, if its token is current."""
-    token = (await fetch_rows(session, _TOKEN))[0][0]
+    """The catalog as the database holds it now: the one kept, if its token is current. An
+    offered token serves once: the fallbacks of ``team_named`` and ``period_named`` read anew."""
+    token = session.info.pop(_OFFERED, None)
+    if token is None:
+        token = (await fetch_rows(session, _TOKEN))[0][0]
     kept = _kept.catalog
     if kept is not None and kept.token == token:
         return kept

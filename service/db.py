@@ -70,6 +70,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# In a session's info: made by ``Database.reading``, so it writes nothing but a token's use.
+READS_ONLY = "reads_only"
+
+
 def json_text(value: Any) -> str:
     """JSON as the database stores it."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -184,9 +188,11 @@ class Database:
         """
         if self.read_sessionmaker is None:
             async with self.transaction() as session:
+                session.info[READS_ONLY] = True
                 yield session
             return
         async with self.read_sessionmaker() as session:
+            session.info[READS_ONLY] = True
             yield session
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service import catalog
 from service.db import Prepared, execute, fetch_rows
 from service.models import ApiToken
 from service.pagination import PageParams
@@ -34,10 +35,11 @@ class Grant(NamedTuple):
     last_used_at: datetime | None
 
 
+# With the catalog's token: most requests that read ask for it next (service.catalog).
 _GRANT = Prepared(
     sa.select(
         col(ApiToken.id), col(ApiToken.scope), col(ApiToken.revoked_at),
-        col(ApiToken.expires_at), col(ApiToken.last_used_at),
+        col(ApiToken.expires_at), col(ApiToken.last_used_at), catalog.TOKEN,
     ).where(col(ApiToken.token_hash) == sa.bindparam("token_hash"))
 )  # fmt: skip
 
@@ -45,7 +47,10 @@ _GRANT = Prepared(
 async def grant_of(session: AsyncSession, token_hash: str) -> Grant | None:
     """The grant of the token with this hash: read on every request, so a plain row."""
     rows = await fetch_rows(session, _GRANT, {"token_hash": token_hash})
-    return Grant(*rows[0]) if rows else None
+    if not rows:
+        return None
+    catalog.offer_token(session, rows[0][5])
+    return Grant(*rows[0][:5])
 
 
 async def any_exists(session: AsyncSession) -> bool:

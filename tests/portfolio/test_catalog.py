@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service import catalog
+from service.db import Database
 from service.models import CatalogVersion, CheckIn, KeyResult, Link, Objective, Period, Team
 from service.models.base import table_of
 from tests import factories
@@ -109,6 +111,46 @@ class TestToken:
         assert await _token(session) == after_insert != before
         await session.exec(rename)
         assert await _token(session) not in {rolled_back, after_insert, before}
+
+
+class TestOfferedToken:
+    """A request's API token is read with the catalog's token beside it, and a request that
+    only reads takes that one instead of a round trip of its own."""
+
+    async def test_a_roll_up_reads_the_token_once_beside_its_grant(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker, database: Database
+    ) -> None:
+        world = await build(admin, tracker)
+        await link(admin, world.krs["revenue"], "PAY-E1")
+        await rollup(admin)  # the catalog kept
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        engine = database.engine.sync_engine
+        sa.event.listen(engine, "before_cursor_execute", seen)
+        try:
+            body = await rollup(admin)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", seen)
+        assert body["objectives"]
+        reading = [s for s in statements if "catalog_version" in s]
+        assert len(reading) == 1, statements
+        assert "api_tokens" in reading[0]
+
+    async def test_it_serves_once_and_only_a_session_that_reads(
+        self, database: Database, session: AsyncSession
+    ) -> None:
+        real = await _token(session)
+        async with database.reading() as reads:
+            catalog.offer_token(reads, "offered")
+            assert (await catalog.current(reads)).token == "offered"
+            # The fallbacks of team_named and period_named read anew.
+            assert (await catalog.current(reads)).token == real
+        async with database.transaction() as writes:
+            catalog.offer_token(writes, "offered")
+            assert (await catalog.current(writes)).token == real
 
 
 class TestRollUpsFollowTheCatalog:
