@@ -3,6 +3,7 @@
     python -m bench.load                          # 100k items, 60 s, 16 connections
     python -m bench.load --rate 150               # the same offered at 150 requests/s
     python -m bench.load --items 20000 --seconds 10   # CI's smoke run
+    python -m bench.load --each-kind              # then each kind alone: its CPU a request
 
 A portfolio (bench.rollups' generator: 300 teams, their OKRs, epics, stories and sub-tasks)
 is loaded into a fresh database on the test server; ``--replicas`` processes of
@@ -231,16 +232,18 @@ async def generate(
 # -- what each kind of request costs -------------------------------------------------------
 
 
+def process_cpu(pid: int) -> float | None:
+    """User and system CPU time of one process so far (Linux); None once it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going as it was read
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time of these processes so far (Linux)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue  # a backend that ended meanwhile
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time of these processes so far, those that ended left out."""
+    return sum(spent for spent in map(process_cpu, pids) if spent is not None)
 
 
 async def _backends(url: str) -> list[int]:
@@ -261,10 +264,13 @@ def postgres_cpu() -> dict[int, float]:
     found = {}
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and (entry / "comm").read_text().startswith("postgres"):
-                found[int(entry.name)] = cpu_seconds([int(entry.name)])
+            if not (entry.name.isdigit() and (entry / "comm").read_text().startswith("postgres")):
+                continue
         except OSError:
             continue  # ended meanwhile
+        spent = process_cpu(int(entry.name))
+        if spent is not None:
+            found[int(entry.name)] = spent
     return found
 
 
@@ -288,7 +294,8 @@ class Spent:
     def _database_cpu(self) -> dict[int, float]:
         if self.database is None:
             return postgres_cpu()
-        return {pid: cpu_seconds([pid]) for pid in self.database if Path(f"/proc/{pid}").exists()}
+        spent = {pid: process_cpu(pid) for pid in self.database}
+        return {pid: cpu for pid, cpu in spent.items() if cpu is not None}
 
     def per_request(self, requests: int) -> dict[str, float]:
         server = cpu_seconds(self.pids) - self.server
@@ -373,6 +380,12 @@ def run(
         plan_teams = [t[1] for t in data.teams if t[1].startswith("team-")]
         divisions = [t[1] for t in data.teams if t[1].startswith("div-")]
         epics = [str(row[0]) for row in data.work_items if row[4] == "epic" and row[2] != "BIG"]
+        if len(epics) < concurrency and (kinds is None or "link" in kinds):
+            # Each client links epics of its own (so that no two make the same link).
+            raise SystemExit(
+                f"{items:,} items hold {len(epics)} epics, fewer than the {concurrency} clients "
+                "that link them: give --items 20000 or more"
+            )
         # Links made already: making one again would be a 409.
         taken = [[str(link[1]), str(link[2])] for link in data.links]
         krs = [str(kr) for kr in data.krs]
@@ -402,8 +415,10 @@ def run(
                         [sys.executable, "-m", "bench.load", "generate", ",".join(served.bases),
                          str(seconds), str(concurrency), str(plan_file), str(rate or 0),
                          str(warmup)],
-                        cwd=ROOT, check=True, capture_output=True, text=True,
+                        cwd=ROOT, capture_output=True, text=True,
                     )  # fmt: skip
+                    if generator.returncode:
+                        raise SystemExit(f"the load generator failed:\n{generator.stderr}")
                     result: dict[str, Any] = json.loads(generator.stdout)
                     # Over the whole run, warm-up included.
                     result["under_load"] = under_load.per_request(result["sent"])
@@ -459,10 +474,17 @@ def main() -> None:
         help="run the load S seconds before timing it: fresh connections and PostgreSQL "
         "backends plan their first statements slowly (errors count throughout)",
     )  # fmt: skip
+    parser.add_argument(
+        "--each-kind", action="store_true",
+        help="then run each kind alone as well, on a fresh database each, and print what a "
+        "request of each costs under its own load and its part of the mix's CPU",
+    )  # fmt: skip
     args = parser.parse_args()
     kinds = args.kinds.split(",") if args.kinds else None
     if kinds and not set(kinds) <= {kind for kind, _ in MIX}:
         parser.error(f"--kinds: choose from {', '.join(kind for kind, _ in MIX)}")
+    if kinds and args.each_kind:
+        parser.error("--each-kind runs every kind: leave out --kinds")
     r = run(args.items, args.seconds, args.concurrency, args.replicas, args.costs, kinds,
             args.rate, args.warmup)  # fmt: skip
     loop = (
@@ -504,6 +526,36 @@ def main() -> None:
             print(f"| {label} | {c['server_ms']:.1f} | {c['database_ms']:.1f} |")
     print(f"errors: {r['errors'] or 'none'}")
     if r["errors"]:
+        raise SystemExit("the load met errors")
+    if args.each_kind:
+        each_kind(args)
+
+
+def each_kind(args: argparse.Namespace) -> None:
+    """Each kind of the mix alone, for the CPU a request of it costs among its own kind; then
+    their mix, weighted, beside what the mix itself cost (the difference is what the kinds
+    do to each other: lock waits, batches, cell rows not yet compacted)."""
+    alone = {
+        kind: run(args.items, args.seconds, args.concurrency, args.replicas, 0, [kind],
+                  args.rate, args.warmup)
+        for kind, _ in MIX
+    }  # fmt: skip
+    totals = {k: r["under_load"]["server_ms"] + r["under_load"]["database_ms"]
+              for k, r in alone.items()}  # fmt: skip
+    weighted = sum(weight / 100 * totals[kind] for kind, weight in MIX)
+    print("\nEach kind alone (a fresh database each):\n")
+    print("| kind | share of the mix | requests/s alone | API ms | PostgreSQL ms | total ms | "
+          "of the mix's CPU |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for kind, weight in MIX:
+        r, spent = alone[kind], alone[kind]["under_load"]
+        print(f"| {kind} | {weight}% | {r['all']['requests'] / r['seconds']:.0f} | "
+              f"{spent['server_ms']:.2f} | {spent['database_ms']:.2f} | {totals[kind]:.2f} | "
+              f"{weight * totals[kind] / weighted:.0f}% |")  # fmt: skip
+    print(f"\nweighted by the mix: {weighted:.2f} ms of CPU a request")
+    errors = {kind: r["errors"] for kind, r in alone.items() if r["errors"]}
+    print(f"errors: {errors or 'none'}")
+    if errors:
         raise SystemExit("the load met errors")
 
 

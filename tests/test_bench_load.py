@@ -1,0 +1,53 @@
+"""The load benchmark's own bookkeeping: the CPU it reads from /proc, and its options."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT
+from bench.load import cpu_seconds, process_cpu
+
+
+def _ended_process() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_process_that_has_ended_counts_for_nothing() -> None:
+    # PostgreSQL's backends end while the benchmark reads them; reading one that had gone
+    # failed a CI run (ProcessLookupError) where it should leave the backend out.
+    ended = _ended_process()
+    assert process_cpu(ended) is None
+    mine = process_cpu(os.getpid())
+    assert mine is not None
+    assert mine > 0
+    both = cpu_seconds([ended, os.getpid()])
+    assert mine <= both <= mine + 0.5
+
+
+def test_each_kind_refuses_a_list_of_kinds() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--each-kind", "--kinds", "link"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "--each-kind runs every kind" in run.stderr
+
+
+def test_a_process_ending_as_it_is_read_counts_for_nothing(monkeypatch: Any) -> None:
+    # Reading the stat file of a process that is exiting fails with ESRCH, not ENOENT.
+    read_text = Path.read_text
+
+    def exiting(path: Path, *args: Any, **kwargs: Any) -> str:
+        if path == Path("/proc/1/stat"):
+            raise ProcessLookupError(3, "No such process")
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", exiting)
+    assert process_cpu(1) is None
+    assert cpu_seconds([1, os.getpid()]) > 0
