@@ -43,6 +43,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -241,9 +242,15 @@ def process_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
+    """Each of these processes' CPU time so far, those that ended left out."""
+    spent = {pid: process_cpu(pid) for pid in pids}
+    return {pid: cpu for pid, cpu in spent.items() if cpu is not None}
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU time of these processes so far, those that ended left out."""
-    return sum(spent for spent in map(process_cpu, pids) if spent is not None)
+    return sum(cpu_by_pid(pids).values())
 
 
 async def _backends(url: str) -> list[int]:
@@ -261,17 +268,14 @@ def postgres_cpu() -> dict[int, float]:
     """The CPU seconds of every PostgreSQL process so far (Linux): the backends, including
     those connections open as the load goes on, and the server's own (WAL writer,
     checkpointer)."""
-    found = {}
+    pids = []
     for entry in Path("/proc").iterdir():
         try:
-            if not (entry.name.isdigit() and (entry / "comm").read_text().startswith("postgres")):
-                continue
+            if entry.name.isdigit() and (entry / "comm").read_text().startswith("postgres"):
+                pids.append(int(entry.name))
         except OSError:
             continue  # ended meanwhile
-        spent = process_cpu(int(entry.name))
-        if spent is not None:
-            found[int(entry.name)] = spent
-    return found
+    return cpu_by_pid(pids)
 
 
 def idle_cpu(served: Served) -> float:
@@ -294,8 +298,7 @@ class Spent:
     def _database_cpu(self) -> dict[int, float]:
         if self.database is None:
             return postgres_cpu()
-        spent = {pid: process_cpu(pid) for pid in self.database}
-        return {pid: cpu for pid, cpu in spent.items() if cpu is not None}
+        return cpu_by_pid(self.database)
 
     def per_request(self, requests: int) -> dict[str, float]:
         server = cpu_seconds(self.pids) - self.server
@@ -375,17 +378,18 @@ def run(
     url, name = create_postgres_database()
     try:
         data = Generator(items, max(200, items // 50))
-        asyncio.run(upgrade(Database.from_url(url).engine))
-        asyncio.run(load(url, data))
-        plan_teams = [t[1] for t in data.teams if t[1].startswith("team-")]
-        divisions = [t[1] for t in data.teams if t[1].startswith("div-")]
         epics = [str(row[0]) for row in data.work_items if row[4] == "epic" and row[2] != "BIG"]
         if len(epics) < concurrency and (kinds is None or "link" in kinds):
-            # Each client links epics of its own (so that no two make the same link).
+            # Each client links epics of its own (so that no two make the same link); said
+            # before the portfolio is loaded for nothing.
             raise SystemExit(
                 f"{items:,} items hold {len(epics)} epics, fewer than the {concurrency} clients "
                 "that link them: give --items 20000 or more"
             )
+        asyncio.run(upgrade(Database.from_url(url).engine))
+        asyncio.run(load(url, data))
+        plan_teams = [t[1] for t in data.teams if t[1].startswith("team-")]
+        divisions = [t[1] for t in data.teams if t[1].startswith("div-")]
         # Links made already: making one again would be a 409.
         taken = [[str(link[1]), str(link[2])] for link in data.links]
         krs = [str(kr) for kr in data.krs]
