@@ -4,6 +4,7 @@
     python -m bench.load --rate 150               # the same offered at 150 requests/s
     python -m bench.load --items 20000 --seconds 10   # CI's smoke run
     python -m bench.load --each-kind              # then each kind alone: its CPU a request
+    python -m bench.load --kinds rollup,work_items,trend,hook   # the mix without link changes
 
 A portfolio (bench.rollups' generator: 300 teams, their OKRs, epics, stories and sub-tasks)
 is loaded into a fresh database on the test server; ``--replicas`` processes of
