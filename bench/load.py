@@ -538,8 +538,9 @@ def main() -> None:
 
 def each_kind(args: argparse.Namespace) -> None:
     """Each kind of the mix alone, for the CPU a request of it costs among its own kind; then
-    their mix, weighted, beside what the mix itself cost (the difference is what the kinds
-    do to each other: lock waits, batches, cell rows not yet compacted)."""
+    those costs weighted by the mix, to set beside what the mix itself cost, printed above
+    (the difference is what the kinds do to each other: lock waits, batches, cell rows not
+    yet compacted)."""
     alone = {
         kind: run(args.items, args.seconds, args.concurrency, args.replicas, 0, [kind],
                   args.rate, args.warmup)
