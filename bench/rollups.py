@@ -238,17 +238,15 @@ async def load(url: str, data: Generator) -> None:
             columns=("id", "key_result_id", "work_item_id", "weight", "share", "origin",
                      "link_rule_id", "created_at"),
         )  # fmt: skip
-        await conn.copy_records_to_table(
-            "effective_links", records=data.effective,
-            columns=("work_item_id", "key_result_id", "share"),
-        )  # fmt: skip
+        # A strategic item's effective links are its link source's links.
         await conn.execute(
-            "INSERT INTO key_result_efforts SELECT el.key_result_id,"
-            " SUM(CASE WHEN wi.status_category = 'done' THEN el.share ELSE 0 END), SUM(el.share),"
-            " SUM(CASE WHEN wi.status_category = 'done' THEN el.share * COALESCE(wi.estimate, 0)"
-            " ELSE 0 END), SUM(el.share * COALESCE(wi.estimate, 0)) FROM effective_links el"
-            " JOIN work_items wi ON wi.id = el.work_item_id WHERE wi.is_leaf AND"
-            " wi.deleted_at IS NULL AND wi.status_category <> 'canceled' GROUP BY 1"
+            "INSERT INTO key_result_efforts SELECT l.key_result_id,"
+            " SUM(CASE WHEN wi.status_category = 'done' THEN l.share ELSE 0 END), SUM(l.share),"
+            " SUM(CASE WHEN wi.status_category = 'done' THEN l.share * COALESCE(wi.estimate, 0)"
+            " ELSE 0 END), SUM(l.share * COALESCE(wi.estimate, 0)) FROM links l"
+            " JOIN work_items wi ON wi.decided_by_item_id = l.work_item_id"
+            " WHERE wi.category = 'strategic' AND wi.is_leaf AND wi.deleted_at IS NULL"
+            " AND wi.status_category <> 'canceled' GROUP BY 1"
         )
         await conn.execute(
             "INSERT INTO api_tokens (id, name, scope, token_hash, prefix, created_at)"
@@ -270,7 +268,7 @@ async def compact(url: str) -> tuple[int, float]:
     async with database.engine.connect() as conn:
         # What autovacuum does soon after (the load's compaction left dead rows behind).
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await autocommit.execute(sa.text("VACUUM ANALYZE rollup_cells, key_result_cells"))
+        await autocommit.execute(sa.text("VACUUM ANALYZE rollup_cells, source_cells"))
     await database.engine.dispose()
     return merged, took
 
@@ -339,8 +337,9 @@ async def measure(url: str, data: Generator, repeats: int) -> dict[str, Any]:
         results["relink_s"] = time.perf_counter() - started
         async with database.engine.connect() as conn:
             results["relinked"] = (await conn.execute(sa.text(
-                "SELECT count(*) FROM effective_links WHERE key_result_id = :kr"
-                " AND work_item_id IN (SELECT id FROM work_items WHERE key LIKE 'BIG%')"
+                "SELECT count(*) FROM work_items w JOIN links l"
+                " ON l.work_item_id = w.decided_by_item_id WHERE w.category = 'strategic'"
+                " AND l.key_result_id = :kr AND w.key LIKE 'BIG%'"
             ), {"kr": data.krs[0]})).scalar_one()  # fmt: skip
     await database.engine.dispose()
     return results
@@ -363,7 +362,8 @@ def main() -> None:
         asyncio.run(load(url, data))
         print(
             f"generated and loaded {len(data.work_items):,} items, {len(data.links):,} links, "
-            f"{len(data.effective):,} effective links in {time.perf_counter() - started:.0f} s"
+            f"{len(data.effective):,} effective links (item and KR pairs) in "
+            f"{time.perf_counter() - started:.0f} s"
         )
         data.release()
         merged, took = asyncio.run(compact(url))

@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 from pydantic_core import to_jsonable_python
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from connectors import Connector, ConnectorError
@@ -29,8 +28,7 @@ from service.crypto import Vault
 from service.db import flush_or_conflict
 from service.derived import efforts
 from service.errors import Conflict, InvalidInput
-from service.models import Connection, EffectiveLink, WorkItem
-from service.models.base import table_of
+from service.models import Connection, Link, WorkItem
 from service.pagination import Page, PageParams
 from service.refs import Resolver
 
@@ -198,15 +196,11 @@ async def list_page(
 
 async def delete(*, session: AsyncSession, connection: Connection) -> None:
     """Delete the connection with its synced items and sync runs."""
-    # Their effective links go first, while the items are still there: the roll-up cells'
-    # triggers read an item to take its share out of its KRs' cells, and the KRs' linked
-    # effort is recomputed without them.
-    links = table_of(EffectiveLink)
-    items = sa.select(col(WorkItem.id)).where(col(WorkItem.connection_id) == connection.id)
-    gone = await session.exec(
-        sa.delete(links).where(links.c.work_item_id.in_(items)).returning(links.c.key_result_id)
-    )
-    key_results = set(gone.scalars().all())
+    # The KRs its items are linked to lose their linked effort: the items' leaves count
+    # toward no other item's links (an item's parent is of its own connection).
+    items = select(WorkItem.id).where(WorkItem.connection_id == connection.id)
+    linked = select(Link.key_result_id).where(col(Link.work_item_id).in_(items)).distinct()
+    key_results = set((await session.exec(linked)).all())
     await session.delete(connection)
     await session.flush()
     await efforts.recompute(session, key_results)

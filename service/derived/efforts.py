@@ -13,7 +13,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import among_parameter, chunks, execute
-from service.models import EffectiveLink, KeyResult, KeyResultEffort, WorkItem
+from service.models import KeyResult, KeyResultEffort, Link, WorkItem
 from service.models.base import table_of
 
 # The key space of the per-KR lock (see _take_turns).
@@ -39,29 +39,32 @@ FIGURES = ("done_count", "all_count", "done_points", "all_points")
 
 
 def _aggregate(dialect: str) -> Any:
-    """Per KR in parameter ``ids`` with live leaves: its linked effort, in FIGURES' order."""
+    """Per KR in parameter ``ids`` with live leaves: its linked effort, in FIGURES' order.
+    A leaf counts toward the KRs of its link source's links (service.derived.state)."""
     done = col(WorkItem.status_category) == "done"
-    share = col(EffectiveLink.share)
+    share = col(Link.share)
     points = share * sa.func.coalesce(WorkItem.estimate, 0.0)
     return (
         sa.select(
-            col(EffectiveLink.key_result_id).label("key_result_id"),
+            col(Link.key_result_id).label("key_result_id"),
             sa.func.sum(sa.case((done, share), else_=0.0)).label(FIGURES[0]),
             sa.func.sum(share).label(FIGURES[1]),
             sa.func.sum(sa.case((done, points), else_=0.0)).label(FIGURES[2]),
             sa.func.sum(points).label(FIGURES[3]),
         )
-        .select_from(EffectiveLink)
-        .join(WorkItem, col(WorkItem.id) == EffectiveLink.work_item_id)
+        .select_from(Link)
+        .join(WorkItem, col(WorkItem.decided_by_item_id) == Link.work_item_id)
         # KRs deleted in this transaction keep no row.
-        .join(KeyResult, col(KeyResult.id) == EffectiveLink.key_result_id)
+        .join(KeyResult, col(KeyResult.id) == Link.key_result_id)
         .where(
-            among_parameter(col(EffectiveLink.key_result_id), "ids", dialect),
+            among_parameter(col(Link.key_result_id), "ids", dialect),
+            # As the partial index says, so that the leaves are found through it.
+            col(WorkItem.category) == "strategic",
             col(WorkItem.is_leaf),
             col(WorkItem.deleted_at).is_(None),
             col(WorkItem.status_category) != "canceled",
         )
-        .group_by(col(EffectiveLink.key_result_id))
+        .group_by(col(Link.key_result_id))
     )
 
 

@@ -1,10 +1,11 @@
 """Derived state: what each work item's effort counts toward, and why (DESIGN section 3).
 
-For every item: whether it is a leaf (item 1); its effective links, taken from the nearest item
-on the way up that has links, with each KR's share of the weights (item 4); otherwise the
-category of the highest-priority classification rule that matches it or an ancestor, nearest
-first (item 5), or none where the configured default applies. Deleted items carry no links and
-match no rules; items below them still inherit through them.
+For every item: whether it is a leaf (item 1); the nearest item on the way up that has links,
+whose links, with each KR's share of the weights, are its effective links (item 4: stored as
+that item in `decided_by_item_id`, not a row per item and KR); otherwise the category of the
+highest-priority classification rule that matches it or an ancestor, nearest first (item 5),
+or none where the configured default applies. Deleted items carry no links and match no
+rules; items below them still inherit through them.
 
 Everything a write can change lies in the subtrees below the items it touched, so a write
 recomputes exactly those subtrees, top-down, and stores only what changed. A roll-up is then
@@ -36,7 +37,7 @@ from service.db import (
     reused_plans,
 )
 from service.derived import efforts
-from service.models import ClassificationRule, EffectiveLink, Link, WorkItem
+from service.models import ClassificationRule, Link, WorkItem
 from service.models.base import table_of
 from service.rollups import cells
 from service.rules.matching import SUBJECT_COLUMNS, Matcher, Subject, subject_of
@@ -211,39 +212,24 @@ async def take_tree_turn(session: AsyncSession, item_id: uuid.UUID) -> None:
         await connection.execute(_TREE_LOCKS, {"item": item_id, "space": TREE_LOCK})
 
 
-@lru_cache(maxsize=4)
-def _pairs_statement(dialect: str, effective: bool) -> AnyPrepared:
-    """(item, key result, number) rows of the items in parameter ``ids``: their own links'
-    weights, or if ``effective`` their effective links' shares. Built once."""
-    columns: tuple[Any, Any, Any] = (
-        (col(EffectiveLink.work_item_id), col(EffectiveLink.key_result_id),
-         col(EffectiveLink.share))
-        if effective
-        else (col(Link.work_item_id), col(Link.key_result_id), col(Link.weight))
-    )  # fmt: skip
-    return Prepared(sa.select(*columns).where(among_parameter(columns[0], "ids", dialect)))
-
-
-async def _by_item(
-    session: AsyncSession, effective: bool, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, Pairs]:
-    """Each item's sorted (KR, number) pairs (see ``_pairs_statement``)."""
-    stmt = _pairs_statement(session.get_bind().dialect.name, effective)
-    found: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
-    for batch in chunks(ids):
-        for item_id, key_result_id, value in await fetch_rows(session, stmt, {"ids": batch}):
-            found[item_id].append((key_result_id, value))
-    return {item_id: tuple(sorted(pairs)) for item_id, pairs in found.items()}
+_OWN_LINKS = {
+    dialect: Prepared(
+        sa.select(col(Link.work_item_id), col(Link.key_result_id), col(Link.weight)).where(
+            among_parameter(col(Link.work_item_id), "ids", dialect)
+        )
+    )
+    for dialect in ("postgresql", "sqlite")
+}
 
 
 async def _own_links(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Pairs]:
-    """Each item's own links: (KR, weight)."""
-    return await _by_item(session, False, ids)
-
-
-async def _stored_shares(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Pairs]:
-    """Each item's stored effective links: (KR, share)."""
-    return await _by_item(session, True, ids)
+    """Each item's own links: its sorted (KR, weight) pairs."""
+    stmt = _OWN_LINKS[session.get_bind().dialect.name]
+    found: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
+    for batch in chunks(ids):
+        for item_id, key_result_id, weight in await fetch_rows(session, stmt, {"ids": batch}):
+            found[item_id].append((key_result_id, weight))
+    return {item_id: tuple(sorted(pairs)) for item_id, pairs in found.items()}
 
 
 _RULES = Prepared(
@@ -285,19 +271,16 @@ class Decision:
     category: str | None
     by_item: uuid.UUID | None
     by_rule: uuid.UUID | None
-    shares: tuple[tuple[uuid.UUID, float], ...]
 
 
 def decide(context: Context, rules: Sequence[Rule]) -> Decision:
     if context.links:
-        total = sum(weight for _, weight in context.links)
-        shares = tuple((kr, weight / total) for kr, weight in context.links)
-        return Decision("strategic", context.link_source, None, shares)
+        return Decision("strategic", context.link_source, None)
     for rule in rules:
         item = context.nearest.get(rule.id)
         if item is not None:
-            return Decision(rule.category, item, rule.id, ())
-    return Decision(None, None, None, ())
+            return Decision(rule.category, item, rule.id)
+    return Decision(None, None, None)
 
 
 def _contexts(
@@ -331,12 +314,14 @@ async def refresh(
     leafness_of: Collection[uuid.UUID] = (),
     known: Mapping[uuid.UUID, Node] | None = None,
     unlinked: AbstractSet[uuid.UUID] = frozenset(),
+    unlinked_from: Collection[uuid.UUID] = (),
 ) -> int:
     """Recompute the derived state of ``roots`` and everything below them, and whether their
     parents and the items in ``leafness_of`` (former parents) are still leaves. ``known``
     holds nodes as stored now, which are not read again; ``unlinked`` items (inserted by this
-    transaction, and given no links) have no links or effective links to read. Returns how
-    many items below the roots changed."""
+    transaction, and given no links) have no links to read; ``unlinked_from`` are the KRs that
+    links of the roots were removed from by this transaction, whose linked effort moves.
+    Returns how many items below the roots changed."""
     if not roots and not leafness_of:
         return 0
     # Whatever changed here may unlink an epic or move a KR's progress: look, once committed;
@@ -355,9 +340,10 @@ async def refresh(
     live_children: set[uuid.UUID] = {
         n.parent_id for n in nodes.values() if n.parent_id is not None and not n.deleted
     }
-    stored_shares = await _stored_shares(session, [i for i in nodes if i not in unlinked])
     changed_rows: list[dict[str, Any]] = []
-    changed_shares: dict[uuid.UUID, tuple[tuple[uuid.UUID, float], ...]] = {}
+    # The link sources the subtree's items counted toward before and count toward now: the
+    # linked effort of their KRs moves with any leaf's status, estimate, leafness or links.
+    sources: set[uuid.UUID] = set()
     for node in nodes.values():
         decision = decide(contexts[node.id], rules)
         state = (
@@ -366,6 +352,10 @@ async def refresh(
             decision.by_item,
             decision.by_rule,
         )
+        if node.stored[1] == "strategic" and node.stored[2] is not None:
+            sources.add(node.stored[2])
+        if decision.by_item is not None and decision.category == "strategic":
+            sources.add(decision.by_item)
         if state != node.stored:
             changed_rows.append(
                 {
@@ -376,27 +366,56 @@ async def refresh(
                     "by_rule": state[3],
                 }
             )
-        if tuple(sorted(decision.shares)) != stored_shares.get(node.id, ()):
-            changed_shares[node.id] = decision.shares
     if changed_rows:
         await _update_states(session, changed_rows)
-    if changed_shares:
-        await _write_shares(session, stored_shares, changed_shares)
     # The parents of the roots may have gained or lost their last live child.
     parents = {nodes[r].parent_id for r in roots if r in nodes}
     others = {i for i in (*leafness_of, *parents) if i is not None} - nodes.keys()
     if others:
         await refresh_leafness(session, others)
-    # Linked progress changes with any leaf's status, estimate, leafness or links below the
-    # roots, and with the leafness of their parents.
-    touched = {kr for shares in stored_shares.values() for kr, _ in shares}
-    touched |= {kr for shares in changed_shares.values() for kr, _ in shares}
-    touched |= {
-        kr for shares in (await _stored_shares(session, others)).values() for kr, _ in shares
-    }
+    touched = set(unlinked_from)
+    touched |= {kr for source in sources & links.keys() for kr, _ in links[source]}
+    # Sources outside what was read (an item moved away from its old one) are looked up,
+    # with those of the parents whose leafness may have moved.
+    touched |= await _key_results_of(session, sources - everything.keys(), others)
     if touched:
         await efforts.recompute(session, touched)
-    return len({row["node_id"] for row in changed_rows} | changed_shares.keys())
+    return len(changed_rows)
+
+
+@lru_cache(maxsize=2)
+def _key_results_statement(dialect: str) -> AnyPrepared:
+    """The KRs linked to the items in parameter ``sources``, or to the link sources of the
+    strategic items in parameter ``decided``."""
+    items = table_of(WorkItem)
+    decided = sa.select(items.c.decided_by_item_id).where(
+        among_parameter(items.c.id, "decided", dialect), items.c.category == "strategic"
+    )
+    return Prepared(
+        sa.select(col(Link.key_result_id))
+        .where(
+            sa.or_(
+                among_parameter(col(Link.work_item_id), "sources", dialect),
+                col(Link.work_item_id).in_(decided),
+            )
+        )
+        .distinct()
+    )
+
+
+async def _key_results_of(
+    session: AsyncSession, sources: Collection[uuid.UUID], decided: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The KRs linked to ``sources`` or to the link sources of ``decided``."""
+    if not sources and not decided:
+        return set()
+    stmt = _key_results_statement(session.get_bind().dialect.name)
+    found: set[uuid.UUID] = set()
+    for batch in chunks([*sources, *decided]):
+        params = {"sources": [i for i in batch if i in sources],
+                  "decided": [i for i in batch if i in decided]}  # fmt: skip
+        found.update(row[0] for row in await fetch_rows(session, stmt, params))
+    return found
 
 
 def _over_arrays(sql: str, **elements: Any) -> sa.TextClause:
@@ -404,15 +423,6 @@ def _over_arrays(sql: str, **elements: Any) -> sa.TextClause:
     typed as arrays of ``elements``."""
     arrays = (sa.bindparam(name, type_=postgresql.ARRAY(t)) for name, t in elements.items())
     return sa.text(sql).bindparams(*arrays)
-
-
-_UNNEST_SHARES = _over_arrays(
-    "INSERT INTO effective_links (work_item_id, key_result_id, share)"
-    " SELECT * FROM unnest(:items, :key_results, :shares)",
-    items=sa.Uuid(),
-    key_results=sa.Uuid(),
-    shares=sa.Float(),
-)
 
 
 _UNNEST_STATES = _over_arrays(
@@ -451,120 +461,6 @@ async def _update_states(session: AsyncSession, rows: list[dict[str, Any]]) -> N
         ),
         params=rows,
     )
-
-
-@dataclass(slots=True)
-class ShareChanges:
-    """What brings items' effective links from the stored to the wanted, pair by pair."""
-
-    gone: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
-    moved: list[tuple[uuid.UUID, uuid.UUID, float]] = field(default_factory=list)
-    new: list[tuple[uuid.UUID, uuid.UUID, float]] = field(default_factory=list)
-
-    @classmethod
-    def between(
-        cls, stored: Mapping[uuid.UUID, Pairs], wanted: Mapping[uuid.UUID, Pairs]
-    ) -> ShareChanges:
-        changes = cls()
-        for item, pairs in wanted.items():
-            before, after = dict(stored.get(item, ())), dict(pairs)
-            changes.gone.extend((item, kr) for kr in sorted(before.keys() - after.keys()))
-            for kr, share in sorted(after.items()):
-                if kr not in before:
-                    changes.new.append((item, kr, share))
-                elif before[kr] != share:
-                    changes.moved.append((item, kr, share))
-        return changes
-
-
-async def _write_shares(
-    session: AsyncSession, stored: Mapping[uuid.UUID, Pairs], wanted: Mapping[uuid.UUID, Pairs]
-) -> None:
-    """Store the ``wanted`` effective links of these items, touching only the pairs that
-    differ from the ``stored``. A KR an item keeps has its share updated in place: its keys
-    do not change, so no foreign key is checked again, and the cell triggers append one row
-    of differences for it where a delete and an insert made two (relinking an epic that has
-    links already rewrote every descendant's rows)."""
-    changes = ShareChanges.between(stored, wanted)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if changes.gone:
-        items, key_results = (list(column) for column in zip(*changes.gone, strict=True))
-        if postgres:
-            await execute(
-                session, _UNNEST_DELETE_SHARES, {"items": items, "key_results": key_results}
-            )
-        else:
-            await execute(
-                session,
-                _delete_share_statement(),
-                [{"item": i, "key_result": k} for i, k in changes.gone],
-            )
-    if changes.moved:
-        if postgres:
-            items, key_results, values = (list(c) for c in zip(*changes.moved, strict=True))
-            await execute(
-                session,
-                _UNNEST_UPDATE_SHARES,
-                {"items": items, "key_results": key_results, "shares": values},
-            )
-        else:
-            await execute(
-                session,
-                _update_share_statement(),
-                [{"item": i, "key_result": k, "new_share": v} for i, k, v in changes.moved],
-            )
-    if not changes.new:
-        return
-    if postgres:
-        # One statement with three arrays: linking an epic writes a row per descendant, and
-        # a batched multi-row INSERT costs tens of microseconds a row.
-        items, key_results, values = (list(column) for column in zip(*changes.new, strict=True))
-        connection = await session.connection()
-        async with reused_plans(session, len(changes.new)):
-            await connection.execute(
-                _UNNEST_SHARES, {"items": items, "key_results": key_results, "shares": values}
-            )
-        return
-    params = [{"work_item_id": i, "key_result_id": k, "share": v} for i, k, v in changes.new]
-    await session.exec(sa.insert(table_of(EffectiveLink)), params=params)
-
-
-_UNNEST_DELETE_SHARES = _over_arrays(
-    "DELETE FROM effective_links USING unnest(:items, :key_results) AS gone(item, key_result)"
-    " WHERE effective_links.work_item_id = gone.item"
-    " AND effective_links.key_result_id = gone.key_result",
-    items=sa.Uuid(),
-    key_results=sa.Uuid(),
-)
-
-_UNNEST_UPDATE_SHARES = _over_arrays(
-    "UPDATE effective_links SET share = moved.share"
-    " FROM unnest(:items, :key_results, :shares) AS moved(item, key_result, share)"
-    " WHERE effective_links.work_item_id = moved.item"
-    " AND effective_links.key_result_id = moved.key_result",
-    items=sa.Uuid(),
-    key_results=sa.Uuid(),
-    shares=sa.Float(),
-)
-
-
-def _the_pair(table: Any) -> Any:
-    return sa.and_(
-        table.c.work_item_id == sa.bindparam("item"),
-        table.c.key_result_id == sa.bindparam("key_result"),
-    )
-
-
-@lru_cache(maxsize=1)
-def _delete_share_statement() -> Any:
-    effective = table_of(EffectiveLink)
-    return sa.delete(effective).where(_the_pair(effective))
-
-
-@lru_cache(maxsize=1)
-def _update_share_statement() -> Any:
-    effective = table_of(EffectiveLink)
-    return sa.update(effective).where(_the_pair(effective)).values(share=sa.bindparam("new_share"))
 
 
 @lru_cache(maxsize=2)

@@ -86,13 +86,14 @@ async def delete(*, session: AsyncSession, link_id: uuid.UUID) -> None:
         raise Conflict(
             f"link rule {link.link_rule_id} made this link; change or delete the rule instead"
         )
-    item_id = link.work_item_id
+    item_id, key_result_id = link.work_item_id, link.key_result_id
     await _take_turns(session, connection_id, item_id)
     await session.delete(link)
     await session.flush()
     # A link rule may link the item to that KR now the manual link is gone.
-    await apply_link_rules(session, [item_id])
-    await derived.refresh(session, [item_id])
+    relinked = await apply_link_rules(session, [item_id])
+    unlinked_from = {key_result_id, *relinked.unlinked_from}
+    await derived.refresh(session, [item_id], unlinked_from=unlinked_from)
 
 
 async def list_page(

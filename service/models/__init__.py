@@ -5,12 +5,11 @@ from service.models.hooks import InboundWebhook
 from service.models.okrs import CatalogVersion, CheckIn, KeyResult, Objective, Period, Team
 from service.models.portfolio import (
     ClassificationRule,
-    EffectiveLink,
-    KeyResultCell,
     KeyResultEffort,
     Link,
     LinkRule,
     RollupCell,
+    SourceCell,
 )
 from service.models.sync import Connection, SyncRun, WorkItem
 from service.models.tokens import ApiToken
@@ -23,11 +22,9 @@ __all__ = [
     "CheckIn",
     "ClassificationRule",
     "Connection",
-    "EffectiveLink",
     "EpicWatch",
     "InboundWebhook",
     "KeyResult",
-    "KeyResultCell",
     "KeyResultEffort",
     "KeyResultWatch",
     "Link",
@@ -35,6 +32,7 @@ __all__ = [
     "Objective",
     "Period",
     "RollupCell",
+    "SourceCell",
     "SyncRun",
     "Team",
     "TeamShareWatch",

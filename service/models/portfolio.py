@@ -71,25 +71,15 @@ class ClassificationRule(SQLModel, table=True):
     )
 
 
-class EffectiveLink(SQLModel, table=True):
-    """A KR a work item's effort counts toward, with the share of that effort (section 3,
-    item 4): derived from the nearest linked item on the way up, kept current on writes."""
-
-    __tablename__ = "effective_links"
-
-    work_item_id: uuid.UUID = Field(
-        foreign_key="work_items.id", primary_key=True, ondelete="CASCADE"
-    )
-    key_result_id: uuid.UUID = Field(
-        foreign_key="key_results.id", primary_key=True, index=True, ondelete="CASCADE"
-    )
-    share: float
-
-
 class KeyResultEffort(SQLModel, table=True):
     """Linked progress inputs per KR (section 3, item 8): effort of the live, non-canceled
     leaves counting toward it, weighted by share, whatever their period. Recomputed for the
-    KRs a write touches, so reading progress costs one indexed lookup."""
+    KRs a write touches, so reading progress costs one indexed lookup.
+
+    A leaf's effective links (section 3, item 4) are stored nowhere of their own: they are
+    the links of the item that decided it (`decided_by_item_id` of a strategic item), with
+    their shares. Relinking an item that has links then rewrites its links alone, not a row
+    per leaf below it."""
 
     __tablename__ = "key_result_efforts"
 
@@ -152,24 +142,22 @@ class RollupCell(SQLModel, table=True):
     __table_args__ = _cell_indexes("rollup_cells", ["state", "month", "team_id", "category"])
 
 
-class KeyResultCell(SQLModel, table=True):
-    """What leaves counting toward a KR add up to in one month, by state and team, weighted
-    by their share: `effort` on the count basis, `points` on points. The rows of NO_TEAM hold
-    every leaf's, teamless ones included, so a portfolio roll-up reads one key per KR and
-    month. Kept by the same triggers, in the same way, as RollupCell."""
+class SourceCell(SQLModel, table=True):
+    """What strategic leaves add up to in one month, by state and team, per link source: the
+    item whose links they count toward (their `decided_by_item_id`). A KR's cells are its
+    links' sources' cells, each weighted by the link's share, joined when read: a source has
+    few links, and relinking it then writes no cell (migration 9a4c2e6f8b1d). Kept by the
+    work items' triggers, in the same way as RollupCell."""
 
-    __tablename__ = "key_result_cells"
+    __tablename__ = "source_cells"
 
     id: int | None = _cell_columns()
     month: date
     state: str = Field(max_length=8)
     team_id: uuid.UUID
-    key_result_id: uuid.UUID  # no foreign key: cells of a deleted KR are never read
+    source_id: uuid.UUID  # no foreign key: a deleted source decides no leaf
     leaves: int
-    effort: float
     points: float
     fresh: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
-    __table_args__ = _cell_indexes(
-        "key_result_cells", ["team_id", "state", "month", "key_result_id"]
-    )
+    __table_args__ = _cell_indexes("source_cells", ["state", "month", "team_id", "source_id"])

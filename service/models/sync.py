@@ -126,6 +126,13 @@ class WorkItem(SQLModel, table=True):
         # A team's items in id order (the work-item list's pages), without walking every
         # item's id to find the team's; also the team foreign key's index.
         sa.Index("ix_work_items_team_id_id", "team_id", "id"),
+        # The leaves each link source decides: a KR's linked effort is read through them.
+        sa.Index(
+            "ix_work_items_link_source",
+            "decided_by_item_id",
+            sqlite_where=sa.text("category = 'strategic'"),
+            postgresql_where=sa.text("category = 'strategic'"),
+        ),
         # The epic.unlinked scan reads live epics only.
         sa.Index(
             "ix_work_items_live_epics",

@@ -1,15 +1,15 @@
-"""Monthly roll-up cells (models RollupCell and KeyResultCell): reading them for the whole
+"""Monthly roll-up cells (models RollupCell and SourceCell): reading them for the whole
 months of a window, compacting them, and checking them against the leaves.
 
-Triggers in the database keep the cells on every write (migration 7c0e5b2a9d14), so this
-module never writes a figure of its own, except when `rebuild` repairs cells found wrong.
+Triggers in the database keep the cells on every write (migrations 7c0e5b2a9d14 and
+9a4c2e6f8b1d), so this module never writes a figure of its own, except when `rebuild`
+repairs cells found wrong.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -21,16 +21,16 @@ from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import AnyPrepared, Prepared, among_parameter, fetch_rows
-from service.models import EffectiveLink, KeyResultCell, RollupCell, WorkItem
+from service.models import Link, RollupCell, SourceCell, WorkItem
 from service.models.base import table_of
 from service.models.portfolio import NO_TEAM
 from service.rollups.windows import Window, next_month
 from service.worker.enqueue import after_commit
 
 # Each cell table with its key columns and its figures, in the order the code reads them.
-TABLES: tuple[tuple[type[SQLModel], tuple[str, ...], tuple[str, str, str]], ...] = (
+TABLES: tuple[tuple[type[SQLModel], tuple[str, ...], tuple[str, ...]], ...] = (
     (RollupCell, ("month", "state", "team_id", "category"), ("leaves", "points", "unestimated")),
-    (KeyResultCell, ("month", "state", "team_id", "key_result_id"), ("leaves", "effort", "points")),
+    (SourceCell, ("month", "state", "team_id", "source_id"), ("leaves", "points")),
 )
 # Compactions take turns, so that two never delete the same keys' rows in opposite orders.
 COMPACT_LOCK = 0x6F6B725F63656C6C  # "okr_cell"
@@ -133,17 +133,24 @@ def categories(rows: Iterable[Any]) -> list[tuple[str | None, uuid.UUID | None, 
     ]
 
 
-def key_result_rows(dialect: str, *, months: bool, open_months: bool, points: bool) -> Any:
-    """The cells' (key_result_id, leaves, effort) rows for the parts of a plan they answer,
-    of the teams in parameter ``cell_teams`` (NO_TEAM alone for the portfolio's rows)."""
-    table = table_of(KeyResultCell)
-    return sa.select(
-        table.c.key_result_id.label("key_result_id"),
-        table.c.leaves.label("leaves"),
-        (table.c.points if points else table.c.effort).label("effort"),
-    ).where(
-        _in_plan(table, months, open_months),
-        among_parameter(table.c.team_id, "cell_teams", dialect),
+def key_result_rows(
+    dialect: str, *, months: bool, open_months: bool, points: bool, teams: bool
+) -> Any:
+    """The (key_result_id, leaves, effort) rows of the cells for the parts of a plan they
+    answer, of the teams in parameter ``teams`` if ``teams``: each link source's cells,
+    split across its links by their shares."""
+    table, links = table_of(SourceCell), table_of(Link)
+    in_scope = [_in_plan(table, months, open_months)]
+    if teams:
+        in_scope.append(among_parameter(table.c.team_id, "teams", dialect))
+    return (
+        sa.select(
+            links.c.key_result_id.label("key_result_id"),
+            table.c.leaves.label("leaves"),
+            ((table.c.points if points else table.c.leaves) * links.c.share).label("effort"),
+        )
+        .join(links, links.c.work_item_id == table.c.source_id)
+        .where(*in_scope)
     )
 
 
@@ -234,6 +241,10 @@ def _contributions(dialect: str) -> Any:
             sa.case((done, "done"), else_="open").label("state"),
             sa.func.coalesce(col(WorkItem.team_id), NO_TEAM).label("team_id"),
             sa.func.coalesce(col(WorkItem.category), "").label("category"),
+            sa.case(
+                (col(WorkItem.category) == "strategic", col(WorkItem.decided_by_item_id)),
+                else_=None,
+            ).label("source"),
             col(WorkItem.estimate).label("estimate"),
         )
         .where(
@@ -248,19 +259,21 @@ def _contributions(dialect: str) -> Any:
     )
 
 
-Figures = tuple[int, float, float]
+Figures = tuple[float, ...]  # the leaves' count first
 # Sums of differences carry float error; a cell is right to within this.
 TOLERANCE = 1e-6
 Key = tuple[Any, ...]
 
 
-def _normal(rows: Iterable[Any]) -> dict[Key, Figures]:
-    """Key to figures, months as dates, without keys that add up to nothing."""
+def _normal(rows: Iterable[Any], figures: int) -> dict[Key, Figures]:
+    """Key to figures (the last ``figures`` of each row), months as dates, without keys that
+    add up to nothing."""
     found: dict[Key, Figures] = {}
-    for *key, leaves, a, b in rows:
-        if leaves or abs(a) > TOLERANCE or abs(b) > TOLERANCE:
+    for row in rows:
+        key, sums = row[:-figures], row[-figures:]
+        if sums[0] or any(abs(x) > TOLERANCE for x in sums[1:]):
             month = key[0] if isinstance(key[0], date) else date.fromisoformat(key[0])
-            found[(month, *key[1:])] = (int(leaves), float(a), float(b))
+            found[(month, *key[1:])] = (int(sums[0]), *(float(x) for x in sums[1:]))
     return found
 
 
@@ -280,22 +293,14 @@ async def _expected(session: AsyncSession) -> tuple[dict[Key, Figures], dict[Key
             sa.func.sum(points), sa.func.sum(sa.case((c.c.estimate.is_(None), 1), else_=0)),
         ).group_by(c.c.month, c.c.state, c.c.team_id, c.c.category),
     )  # fmt: skip
-    share = col(EffectiveLink.share)
-    rows = await fetch_rows(
+    sources = await fetch_rows(
         session,
-        sa.select(
-            c.c.month, c.c.state, c.c.team_id, col(EffectiveLink.key_result_id), share,
-            share * points,
-        ).join(EffectiveLink, col(EffectiveLink.work_item_id) == c.c.id),
+        sa.select(c.c.month, c.c.state, c.c.team_id, c.c.source, sa.func.count(),
+                  sa.func.sum(points))
+        .where(c.c.source.is_not(None))
+        .group_by(c.c.month, c.c.state, c.c.team_id, c.c.source),
     )  # fmt: skip
-    by_kr: dict[Key, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
-    for month, state, team, kr, effort, weighted in rows:
-        for scope in {NO_TEAM, team}:
-            sums = by_kr[(month, state, scope, kr)]
-            sums[0] += 1
-            sums[1] += effort
-            sums[2] += weighted
-    return _normal(cells), _normal((*key, *sums) for key, sums in by_kr.items())
+    return _normal(cells, 3), _normal(sources, 2)
 
 
 async def _stored(session: AsyncSession) -> tuple[dict[Key, Figures], dict[Key, Figures]]:
@@ -304,7 +309,7 @@ async def _stored(session: AsyncSession) -> tuple[dict[Key, Figures], dict[Key, 
         table = table_of(model)
         columns = [table.c[name] for name in key]
         stmt = sa.select(*columns, *(sa.func.sum(table.c[name]) for name in sums))
-        found.append(_normal(await fetch_rows(session, stmt.group_by(*columns))))
+        found.append(_normal(await fetch_rows(session, stmt.group_by(*columns)), len(sums)))
     return found[0], found[1]
 
 
@@ -312,7 +317,7 @@ async def drift(session: AsyncSession) -> list[str]:
     """Where the stored cells differ from the leaves, one line per key; none when right."""
     expected, stored = await _expected(session), await _stored(session)
     lines = []
-    for name, want, have in zip(("rollup", "key result"), expected, stored, strict=True):
+    for name, want, have in zip(("rollup", "source"), expected, stored, strict=True):
         for key in sorted(want.keys() | have.keys(), key=str):
             if not _same(want.get(key), have.get(key)):
                 lines.append(f"{name} cell {key}: stored {have.get(key)}, leaves {want.get(key)}")

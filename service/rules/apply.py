@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +40,15 @@ async def matching_items(
     return found
 
 
+@dataclass(slots=True)
+class Relinked:
+    """What ``apply_link_rules`` changed: the items whose links changed, and the KRs that
+    links were taken from (their linked effort moves; see ``derived.refresh``)."""
+
+    items: set[uuid.UUID] = field(default_factory=set)
+    unlinked_from: set[uuid.UUID] = field(default_factory=set)
+
+
 @dataclass(frozen=True, slots=True)
 class _Rule:
     id: uuid.UUID
@@ -53,14 +62,15 @@ async def apply_link_rules(
     item_ids: Collection[uuid.UUID],
     *,
     new: AbstractSet[uuid.UUID] = frozenset(),
-) -> set[uuid.UUID]:
+) -> Relinked:
     """Make the rule-made links of ``item_ids`` what the link rules say now; returns the items
-    whose links changed. Where several rules link one item to the same KR, the rule created
-    first makes the link; a manual link to that KR takes precedence over every rule. Items in
-    ``new`` were inserted by this transaction: they have no links to look up yet."""
+    whose links changed and the KRs links were taken from. Where several rules link one item
+    to the same KR, the rule created first makes the link; a manual link to that KR takes
+    precedence over every rule. Items in ``new`` were inserted by this transaction: they
+    have no links to look up yet."""
     rows = await session.exec(select(LinkRule).order_by(col(LinkRule.id)))
     rules = [_Rule(r.id, r.key_result_id, r.weight, Matcher.of(r.match)) for r in rows.all()]
-    changed: set[uuid.UUID] = set()
+    changed = Relinked()
     if not rules:
         # A rule-made link names its rule (a check constraint) and goes with it (cascade):
         # with no rules there are none to look up, and a link change saves a round trip.
@@ -87,12 +97,14 @@ async def apply_link_rules(
                 for rule in rules:
                     if (row[0], rule.key_result_id) not in wanted and rule.matches(subject):
                         wanted[(row[0], rule.key_result_id)] = rule
-        stale = [
-            link_id
+        stale_pairs = [
+            (pair, link_id)
             for pair, (link_id, origin, rule_id, weight) in existing.items()
             if origin == "rule"
             and (pair not in wanted or (wanted[pair].id, wanted[pair].weight) != (rule_id, weight))
         ]
+        stale = [link_id for _, link_id in stale_pairs]
+        changed.unlinked_from.update(kr for (_, kr), _ in stale_pairs)
         if stale:
             await session.exec(sa.delete(links).where(links.c.id.in_(stale)))
         stale_set = set(stale)
@@ -112,6 +124,6 @@ async def apply_link_rules(
         ]
         if fresh:
             await session.exec(sa.insert(links), params=fresh)
-        changed.update(item for (item, _), v in existing.items() if v[0] in stale_set)
-        changed.update(row["work_item_id"] for row in fresh)
+        changed.items.update(item for (item, _), _ in stale_pairs)
+        changed.items.update(row["work_item_id"] for row in fresh)
     return changed

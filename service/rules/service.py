@@ -52,8 +52,8 @@ async def _links_of(session: AsyncSession, rule_id: uuid.UUID) -> set[uuid.UUID]
 
 
 async def _relink(session: AsyncSession, items: set[uuid.UUID]) -> None:
-    changed = await apply_link_rules(session, items)
-    await derived.refresh(session, changed)
+    relinked = await apply_link_rules(session, items)
+    await derived.refresh(session, relinked.items, unlinked_from=relinked.unlinked_from)
 
 
 def _refuse_nulls(data: BaseModel) -> None:
@@ -110,8 +110,9 @@ async def delete_link_rule(*, session: AsyncSession, rule_id: uuid.UUID) -> None
     await session.delete(rule)  # its links go with it (ON DELETE CASCADE)
     await session.flush()
     # Another rule may link these items to the same KR now.
-    await apply_link_rules(session, items)
-    await derived.refresh(session, items)
+    relinked = await apply_link_rules(session, items)
+    unlinked_from = {rule.key_result_id, *relinked.unlinked_from}
+    await derived.refresh(session, items, unlinked_from=unlinked_from)
 
 
 async def list_link_rules(

@@ -117,14 +117,15 @@ async def store_items(
     touched = [row["id"] for row in rows]
     # New rows have no links yet, so neither step looks any up for them (a fresh sync's
     # pages are all new rows), except where a link rule has just made some.
-    linked = await apply_link_rules(session, touched, new=new)
+    relinked = await apply_link_rules(session, touched, new=new)
     # The rows just written are not read back: derived state starts from them as stored.
     await derived.refresh(
         session,
         touched,
         leafness_of=[p.parent_id for p in existing.values() if p.parent_id],
         known=_nodes(rows, existing),
-        unlinked=new - linked,
+        unlinked=new - relinked.items,
+        unlinked_from=relinked.unlinked_from,
     )
     return {"fetched": len(rows), "created": len(new), "updated": updated}
 

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import AnyPrepared, Prepared, fetch_rows
-from service.models import EffectiveLink, KeyResult, Team, WorkItem
+from service.models import KeyResult, Link, Team, WorkItem
 from service.models.base import table_of
 from service.pagination import PageParams
 from service.work_items.schemas import WorkItemOut
@@ -140,12 +140,15 @@ async def assign_team(session: AsyncSession, team_key: str, team_id: uuid.UUID |
     )
 
 
-async def effective_links(session: AsyncSession, item_id: uuid.UUID) -> list[Any]:
-    """(key result id, title, share) of the KRs the item's effort counts toward."""
+async def effective_links(session: AsyncSession, item: WorkItem) -> list[Any]:
+    """(key result id, title, share) of the KRs the item's effort counts toward: the links of
+    the item that decided it, if strategic."""
+    if item.category != "strategic" or item.decided_by_item_id is None:
+        return []
     stmt = (
-        select(EffectiveLink.key_result_id, KeyResult.title, EffectiveLink.share)
-        .join(KeyResult, col(KeyResult.id) == EffectiveLink.key_result_id)
-        .where(EffectiveLink.work_item_id == item_id)
-        .order_by(col(EffectiveLink.share).desc(), col(KeyResult.title))
+        select(Link.key_result_id, KeyResult.title, Link.share)
+        .join(KeyResult, col(KeyResult.id) == Link.key_result_id)
+        .where(Link.work_item_id == item.decided_by_item_id)
+        .order_by(col(Link.share).desc(), col(KeyResult.title))
     )
     return list((await session.exec(stmt)).all())

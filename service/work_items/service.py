@@ -49,7 +49,7 @@ async def detail(session: AsyncSession, row: Any, default: Category) -> WorkItem
     item: WorkItem = row[0]
     links = [
         EffectiveLinkOut(key_result_id=kr_id, key_result=title, share=share)
-        for kr_id, title, share in await repository.effective_links(session, item.id)
+        for kr_id, title, share in await repository.effective_links(session, item)
     ]
     decider = (
         await session.get(WorkItem, item.decided_by_item_id) if item.decided_by_item_id else None

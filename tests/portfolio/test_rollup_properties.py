@@ -19,7 +19,6 @@ from service.models import (
     CheckIn,
     ClassificationRule,
     Connection,
-    EffectiveLink,
     KeyResult,
     Link,
     LinkRule,
@@ -311,7 +310,7 @@ class Reference:
 
 async def wipe(database: Database) -> None:
     async with database.sessionmaker() as session:
-        for model in (EffectiveLink, Link, LinkRule, ClassificationRule, WorkItem, SyncRun,
+        for model in (Link, LinkRule, ClassificationRule, WorkItem, SyncRun,
                       Connection, CheckIn, KeyResult, Objective, Period):  # fmt: skip
             await session.exec(sa.delete(model))  # type: ignore[call-overload]
         for _ in range(4):  # children before parents

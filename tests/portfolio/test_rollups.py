@@ -220,6 +220,43 @@ class TestLinksAndRules:
         assert_problem(await admin.get(f"/v1/links/{manual['id']}"), 404, "not-found")
         assert_problem(await admin.delete(f"/v1/links/{manual['id']}"), 404, "not-found")
 
+    async def test_a_key_result_loses_its_linked_progress_with_every_kind_of_removed_link(
+        self, admin: httpx.AsyncClient, tracker: FakeTracker
+    ) -> None:
+        """A leaf's effective links are its link source's links, so a removed link leaves no
+        row behind to say which KR lost effort: each way of removing one says so itself."""
+        world = await build(admin, tracker)
+        kr = world.krs["revenue"]
+        switched = await admin.patch(
+            f"/v1/key-results/{kr['id']}", json={"progress_mode": "linked"}
+        )
+        assert switched.status_code == 200, switched.text
+
+        async def progress() -> float:
+            body = (await admin.get(f"/v1/key-results/{kr['id']}")).json()
+            return float(body["progress"])
+
+        assert await progress() == 0.0
+        rule = {"match": {"labels": ["OKR"]}, "key_result_id": kr["id"]}
+        made = await factories.created(admin.post("/v1/link-rules", json=rule))
+        linked = await progress()  # PAY-E1's leaves: some done, some open
+        assert 0 < linked < 1
+        # The epic loses the label at the provider: the sync takes the rule's link away.
+        tracker.touch("E1", labels=[])
+        await world.resync(admin)
+        assert await progress() == 0.0
+        # A manual link, then its removal.
+        manual = await link(admin, kr, "PAY-E1")
+        assert await progress() == linked
+        assert (await admin.delete(f"/v1/links/{manual['id']}")).status_code == 204
+        assert await progress() == 0.0
+        # The label again, then the rule's removal.
+        tracker.touch("E1", labels=["okr"])
+        await world.resync(admin)
+        assert await progress() == linked
+        assert (await admin.delete(f"/v1/link-rules/{made['id']}")).status_code == 204
+        assert await progress() == 0.0
+
     async def test_reparenting_at_the_provider_moves_effort(
         self, admin: httpx.AsyncClient, tracker: FakeTracker
     ) -> None:
