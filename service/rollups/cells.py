@@ -21,7 +21,7 @@ from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import AnyPrepared, Prepared, among_parameter, fetch_rows
-from service.models import Link, RollupCell, SourceCell, WorkItem
+from service.models import RollupCell, SourceCell, WorkItem
 from service.models.base import table_of
 from service.models.portfolio import NO_TEAM
 from service.rollups.windows import Window, next_month
@@ -133,25 +133,19 @@ def categories(rows: Iterable[Any]) -> list[tuple[str | None, uuid.UUID | None, 
     ]
 
 
-def key_result_rows(
-    dialect: str, *, months: bool, open_months: bool, points: bool, teams: bool
-) -> Any:
-    """The (key_result_id, leaves, effort) rows of the cells for the parts of a plan they
-    answer, of the teams in parameter ``teams`` if ``teams``: each link source's cells,
-    split across its links by their shares."""
-    table, links = table_of(SourceCell), table_of(Link)
+def source_rows(dialect: str, *, months: bool, open_months: bool, points: bool, teams: bool) -> Any:
+    """The cells' (source, leaves, effort) rows for the parts of a plan they answer, of the
+    teams in parameter ``teams`` if ``teams``: what each link source's leaves add up to, to
+    be split across its links (``queries.key_result_sums``)."""
+    table = table_of(SourceCell)
     in_scope = [_in_plan(table, months, open_months)]
     if teams:
         in_scope.append(among_parameter(table.c.team_id, "teams", dialect))
-    return (
-        sa.select(
-            links.c.key_result_id.label("key_result_id"),
-            table.c.leaves.label("leaves"),
-            ((table.c.points if points else table.c.leaves) * links.c.share).label("effort"),
-        )
-        .join(links, links.c.work_item_id == table.c.source_id)
-        .where(*in_scope)
-    )
+    return sa.select(
+        table.c.source_id.label("source"),
+        table.c.leaves.label("leaves"),
+        (table.c.points if points else table.c.leaves).label("effort"),
+    ).where(*in_scope)
 
 
 def request_compaction(session: AsyncSession) -> None:
