@@ -3,11 +3,11 @@
 A leaf's effective links are its link source's links (the item in `decided_by_item_id` of a
 strategic leaf), so they are no longer stored a row per leaf and KR: `effective_links` goes,
 and with it `key_result_cells`, whose rows its triggers appended for every changed pair.
-`source_cells` keeps what strategic leaves add up to per month, state, team and link source,
-kept by the work items' triggers alone; a roll-up joins a source's cells to its links and
-their shares when it reads them. Relinking an epic that has links then writes its link rows
-and nothing below them, where it rewrote an effective link per leaf and KR and appended the
-KR cells each of those moved.
+`source_cells` keeps what strategic leaves add up to per month, state, team (and, as the nil
+team, the whole portfolio) and link source, kept by the work items' triggers alone; a
+roll-up joins a source's sums to its links and their shares when it reads them. Relinking
+an epic that has links then writes its link rows and nothing below them, where it rewrote
+an effective link per leaf and KR and appended the KR cells each of those moved.
 
 The work items' triggers append to both cell tables from one statement (PostgreSQL) or update
 both in place (SQLite), as migration 7c0e5b2a9d14 describes. A partial index finds the leaves
@@ -61,12 +61,19 @@ def _contributions(dialect: str, source: str) -> str:
     )
 
 
-def _source_cells_from(contributions: str) -> str:
+def _source_cells_from(dialect: str, contributions: str) -> str:
+    """The strategic rows of ``contributions`` (as ``c``) into a row for their team and one
+    for the whole portfolio (the nil team), as migration 7c0e5b2a9d14 keeps KR cells: a
+    portfolio roll-up reads one row a source and month, a team's roll-up its teams' rows."""
+    nil = CELLS.NO_TEAM[dialect]
+    points = "sum(c.sign * coalesce(c.estimate, 0))"
     return (
         "INSERT INTO source_cells (month, state, team_id, source_id, leaves, points)"
-        " SELECT month, state, team_id, source, sum(sign), sum(sign * coalesce(estimate, 0))"
-        f" FROM {contributions} WHERE source IS NOT NULL GROUP BY month, state, team_id, source"
-        " HAVING sum(sign) <> 0 OR sum(sign * coalesce(estimate, 0)) <> 0"
+        f" SELECT c.month, c.state, CASE WHEN p.portfolio THEN {nil} ELSE c.team_id END,"
+        f" c.source, sum(c.sign), {points} FROM {contributions}"
+        f" JOIN ({CELLS.PORTFOLIO}) AS p ON p.portfolio OR c.team_id <> {nil}"
+        f" WHERE c.source IS NOT NULL GROUP BY 1, 2, 3, 4"
+        f" HAVING sum(c.sign) <> 0 OR {points} <> 0"
     )
 
 
@@ -74,7 +81,7 @@ def _both_from(contributions: str) -> str:
     """One statement appending to both cell tables: the changed rows are read once."""
     return (
         f"WITH c AS ({contributions}), categories AS ({CELLS._cells_from('SELECT * FROM c')})"
-        f" {_source_cells_from('c')}"
+        f" {_source_cells_from('postgresql', 'c')}"
     )
 
 
@@ -112,23 +119,30 @@ def _postgresql() -> list[str]:
 
 
 def _sqlite_add_source(sign: str, w: str) -> str:
-    """Add ``sign`` times the contribution of ``w`` (NEW or OLD) to its source's cell, in
-    place, if it is strategic."""
+    """Add ``sign`` times the contribution of ``w`` (NEW or OLD) to its source's cells for
+    its team and the portfolio, in place, if it is strategic."""
+    nil = CELLS.NO_TEAM["sqlite"]
     month, state = CELLS.MONTH["sqlite"].format(r=f"{w}."), CELLS.STATE.format(r=f"{w}.")
     counted = f"{CELLS.COUNTED.format(r=f'{w}.')} AND {w}.category = 'strategic'"
-    team = f"coalesce({w}.team_id, {CELLS.NO_TEAM['sqlite']})"
-    cell = (
-        f"month = {month} AND state = {state} AND team_id = {team}"
-        f" AND source_id = {w}.decided_by_item_id"
-    )
+    team = f"CASE WHEN p.portfolio THEN {nil} ELSE coalesce({w}.team_id, {nil}) END"
+    scopes = f"({CELLS.PORTFOLIO}) AS p"
+    in_scope = f"(p.portfolio OR {w}.team_id IS NOT NULL)"
+
+    def cell(s: str) -> str:
+        return (
+            f"{s}.month = {month} AND {s}.state = {state} AND {s}.team_id = {team}"
+            f" AND {s}.source_id = {w}.decided_by_item_id"
+        )
+
     points = f"{sign} * coalesce({w}.estimate, 0)"
     return f"""
         UPDATE source_cells SET leaves = leaves + {sign}, points = points + {points}
-        WHERE {counted} AND {cell};
+        FROM {scopes} WHERE {counted} AND {in_scope} AND {cell("source_cells")};
         INSERT INTO source_cells (month, state, team_id, source_id, leaves, points)
         SELECT {month}, {state}, {team}, {w}.decided_by_item_id, {sign}, {points}
-        WHERE {counted} AND {w}.decided_by_item_id IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM source_cells WHERE {cell});"""
+        FROM {scopes}
+        WHERE {counted} AND {in_scope} AND {w}.decided_by_item_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM source_cells AS k WHERE {cell("k")});"""
 
 
 SQLITE_SOURCE_TRIGGERS = ("insert", "update", "delete")
@@ -180,7 +194,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_source_cells")),
     )
     op.create_index(
-        "ix_source_cells_key", "source_cells", ["state", "month", "team_id", "source_id"]
+        "ix_source_cells_key", "source_cells", ["team_id", "state", "month", "source_id"]
     )
     op.create_index(
         "ix_source_cells_fresh", "source_cells", ["id"], postgresql_where=sa.text("fresh"),
@@ -195,7 +209,7 @@ def upgrade() -> None:
             sqlite_where=sa.text("category = 'strategic'"),
         )  # fmt: skip
     every_item = _contributions(dialect, CELLS.ITEMS)
-    op.execute(_source_cells_from(f"({every_item}) AS c"))
+    op.execute(_source_cells_from(dialect, f"({every_item}) AS c"))
     for statement in _postgresql() if dialect == "postgresql" else _sqlite():
         op.execute(statement)
     op.drop_index("ix_key_result_cells_fresh", table_name="key_result_cells")

@@ -146,8 +146,9 @@ class SourceCell(SQLModel, table=True):
     """What strategic leaves add up to in one month, by state and team, per link source: the
     item whose links they count toward (their `decided_by_item_id`). A KR's cells are its
     links' sources' cells, each weighted by the link's share, joined when read: a source has
-    few links, and relinking it then writes no cell (migration 9a4c2e6f8b1d). Kept by the
-    work items' triggers, in the same way as RollupCell."""
+    few links, and relinking it then writes no cell (migration 9a4c2e6f8b1d). The rows of
+    NO_TEAM hold every leaf's, teamless ones included, so a portfolio roll-up reads one key
+    per source and month. Kept by the work items' triggers, in the same way as RollupCell."""
 
     __tablename__ = "source_cells"
 
@@ -160,4 +161,4 @@ class SourceCell(SQLModel, table=True):
     points: float
     fresh: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
-    __table_args__ = _cell_indexes("source_cells", ["state", "month", "team_id", "source_id"])
+    __table_args__ = _cell_indexes("source_cells", ["team_id", "state", "month", "source_id"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -133,19 +134,20 @@ def categories(rows: Iterable[Any]) -> list[tuple[str | None, uuid.UUID | None, 
     ]
 
 
-def source_rows(dialect: str, *, months: bool, open_months: bool, points: bool, teams: bool) -> Any:
+def source_rows(dialect: str, *, months: bool, open_months: bool, points: bool) -> Any:
     """The cells' (source, leaves, effort) rows for the parts of a plan they answer, of the
-    teams in parameter ``teams`` if ``teams``: what each link source's leaves add up to, to
-    be split across its links (``queries.key_result_sums``)."""
+    teams in parameter ``cell_teams`` (NO_TEAM alone for the portfolio's rows): what each
+    link source's leaves add up to, to be split across its links
+    (``queries.key_result_sums``)."""
     table = table_of(SourceCell)
-    in_scope = [_in_plan(table, months, open_months)]
-    if teams:
-        in_scope.append(among_parameter(table.c.team_id, "teams", dialect))
     return sa.select(
         table.c.source_id.label("source"),
         table.c.leaves.label("leaves"),
         (table.c.points if points else table.c.leaves).label("effort"),
-    ).where(*in_scope)
+    ).where(
+        _in_plan(table, months, open_months),
+        among_parameter(table.c.team_id, "cell_teams", dialect),
+    )
 
 
 def request_compaction(session: AsyncSession) -> None:
@@ -287,14 +289,20 @@ async def _expected(session: AsyncSession) -> tuple[dict[Key, Figures], dict[Key
             sa.func.sum(points), sa.func.sum(sa.case((c.c.estimate.is_(None), 1), else_=0)),
         ).group_by(c.c.month, c.c.state, c.c.team_id, c.c.category),
     )  # fmt: skip
-    sources = await fetch_rows(
+    rows = await fetch_rows(
         session,
         sa.select(c.c.month, c.c.state, c.c.team_id, c.c.source, sa.func.count(),
                   sa.func.sum(points))
         .where(c.c.source.is_not(None))
         .group_by(c.c.month, c.c.state, c.c.team_id, c.c.source),
     )  # fmt: skip
-    return _normal(cells, 3), _normal(sources, 2)
+    sources: dict[Key, list[float]] = defaultdict(lambda: [0, 0.0])
+    for month, state, team, source, leaves, weighted in rows:
+        for scope in {NO_TEAM, team}:  # each team's rows and the portfolio's
+            sums = sources[(month, state, scope, source)]
+            sums[0] += leaves
+            sums[1] += weighted
+    return _normal(cells, 3), _normal(((*key, *sums) for key, sums in sources.items()), 2)
 
 
 async def _stored(session: AsyncSession) -> tuple[dict[Key, Figures], dict[Key, Figures]]:

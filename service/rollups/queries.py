@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.db import AnyPrepared, Prepared, among_parameter, fetch_rows
 from service.models import Link, WorkItem
 from service.models.base import UTCDateTime, table_of
+from service.models.portfolio import NO_TEAM
 from service.rollups import cells
 from service.rollups.windows import Window
 
@@ -70,9 +71,12 @@ class Shape(NamedTuple):
 def parameters(scope: Scope) -> dict[str, Any]:
     """The values of the parameters of a scope's statements."""
     found: dict[str, Any] = {"start": scope.window.start_at, "end": scope.window.end_at}
-    # The leaves and the cells are filtered to the scope's teams, if it has them.
-    if scope.team_ids is not None:
-        found["teams"] = list(scope.team_ids)
+    # The leaves and the roll-up cells are filtered to the scope's teams, if it has them;
+    # the source cells hold rows for each team and, under NO_TEAM, for the whole portfolio.
+    teams = None if scope.team_ids is None else list(scope.team_ids)
+    if teams is not None:
+        found["teams"] = teams
+    found["cell_teams"] = [NO_TEAM] if teams is None else teams
     if scope.basis != "days":
         plan = cells.Plan.of(scope.window, scope.include_open)
         found |= plan.parameters()
@@ -257,7 +261,7 @@ def key_result_sums(shape: Shape) -> Any:
         parts.append(
             cells.source_rows(
                 shape.dialect, months=shape.months, open_months=shape.open_months,
-                points=shape.basis == "points", teams=shape.teams,
+                points=shape.basis == "points",
             )
         )  # fmt: skip
     if shape.reads_leaves:
