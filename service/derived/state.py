@@ -212,19 +212,19 @@ async def take_tree_turn(session: AsyncSession, item_id: uuid.UUID) -> None:
         await connection.execute(_TREE_LOCKS, {"item": item_id, "space": TREE_LOCK})
 
 
-_OWN_LINKS = {
-    dialect: Prepared(
+@lru_cache(maxsize=2)
+def _own_links_statement(dialect: str) -> AnyPrepared:
+    """(item, KR, weight) of the links of the items in parameter ``ids``. Built once."""
+    return Prepared(
         sa.select(col(Link.work_item_id), col(Link.key_result_id), col(Link.weight)).where(
             among_parameter(col(Link.work_item_id), "ids", dialect)
         )
     )
-    for dialect in ("postgresql", "sqlite")
-}
 
 
 async def _own_links(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Pairs]:
     """Each item's own links: its sorted (KR, weight) pairs."""
-    stmt = _OWN_LINKS[session.get_bind().dialect.name]
+    stmt = _own_links_statement(session.get_bind().dialect.name)
     found: dict[uuid.UUID, list[tuple[uuid.UUID, float]]] = defaultdict(list)
     for batch in chunks(ids):
         for item_id, key_result_id, weight in await fetch_rows(session, stmt, {"ids": batch}):

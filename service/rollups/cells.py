@@ -232,7 +232,6 @@ def _contributions(dialect: str) -> Any:
     when = sa.case((done, col(WorkItem.resolved_at)), else_=col(WorkItem.created_at))
     return (
         sa.select(
-            col(WorkItem.id).label("id"),
             _month(when, dialect).label("month"),
             sa.case((done, "done"), else_="open").label("state"),
             sa.func.coalesce(col(WorkItem.team_id), NO_TEAM).label("team_id"),
