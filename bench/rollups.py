@@ -70,7 +70,7 @@ class Generator:
         self.key_results: list[tuple[Any, ...]] = []
         self.work_items: list[tuple[Any, ...]] = []
         self.links: list[tuple[Any, ...]] = []
-        self.effective: list[tuple[Any, ...]] = []
+        self.effective_pairs = 0  # (item, KR) pairs an item's effort counts toward
         self.rules = [(new_id(), label, category, priority) for label, category, priority in RULES]
         self.big_epic: uuid.UUID | None = None
         self.sample: list[uuid.UUID] = []  # epics whose subtrees the engine re-derives
@@ -89,7 +89,7 @@ class Generator:
         pause the timed calls."""
         epics = [row[0] for row in self.work_items if row[4] == "epic" and row[2] != "BIG"]
         self.sample = random.Random(1).sample(epics, min(200, len(epics)))
-        self.work_items, self.effective = [], []
+        self.work_items = []
         gc.collect()
         gc.freeze()  # what is left lives as long as the process, as a server's start-up does
 
@@ -141,22 +141,22 @@ class Generator:
         team = self.rng.choice(self.team_ids)
         category, by_item = ("strategic", "self") if linked else (None, None)
         epic = self._item(f"E-{index}", "epic", None, team, False, None, category, by_item)
-        shares: list[tuple[uuid.UUID, float]] = []
+        pairs = 0  # the KRs the epic and each of its stories count toward
         if linked:
             chosen = self.rng.sample(self.krs, 2)
             weights = [float(self.rng.randint(1, 3)) for _ in chosen]
             for kr, weight in zip(chosen, weights, strict=True):
                 share = weight / sum(weights)
                 self.links.append((new_id(), kr, epic, weight, share, "manual", None, self.now))
-            shares = [(kr, w / sum(weights)) for kr, w in zip(chosen, weights, strict=True)]
-            self.effective.extend((epic, kr, share) for kr, share in shares)
+            pairs = len(chosen)
+        self.effective_pairs += pairs
         for n in range(STORIES_PER_EPIC):
             label = self.rng.choices(["", "debt", "ops"], weights=(8, 1, 1))[0]
             rule = next((r for r in self.rules if r[1] == label), None)
-            if shares:
-                story = self._item(f"S-{index}-{n}", "issue", epic, team, True, [label] if label
-                                   else None, "strategic", epic)  # fmt: skip
-                self.effective.extend((story, kr, share) for kr, share in shares)
+            if pairs:
+                self._item(f"S-{index}-{n}", "issue", epic, team, True, [label] if label
+                           else None, "strategic", epic)  # fmt: skip
+                self.effective_pairs += pairs
             elif rule is not None:
                 self._item(f"S-{index}-{n}", "issue", epic, team, True, [label], rule[2], "self",
                            rule[0])  # fmt: skip
@@ -362,7 +362,7 @@ def main() -> None:
         asyncio.run(load(url, data))
         print(
             f"generated and loaded {len(data.work_items):,} items, {len(data.links):,} links, "
-            f"{len(data.effective):,} effective links (item and KR pairs) in "
+            f"{data.effective_pairs:,} effective links (item and KR pairs) in "
             f"{time.perf_counter() - started:.0f} s"
         )
         data.release()
