@@ -250,6 +250,30 @@ async def test_with_no_cursor_listener_a_prepared_select_runs_on_the_driver_in_t
 
 
 @ON_POSTGRES
+async def test_statements_run_on_the_connection_of_the_sessions_transaction_of_the_time(
+    databases: Callable[..., Database],
+) -> None:
+    database = databases()
+    xid = db.Prepared(sa.select(sa.func.txid_current().label("xid")))
+    async with database.sessionmaker() as session:
+        first = await db.connection_of(session)
+        assert first is await session.connection()
+        assert await db.connection_of(session) is first
+        await db.fetch_rows(session, xid)  # learnt: the next run is the driver's
+        ((before,),) = await db.fetch_rows(session, xid)
+        assert await _scalar(session, "SELECT txid_current()") == before
+        # Each end of a transaction hands the connection back; the next statement begins
+        # another on the connection the session holds then, not on the one it let go.
+        for end in (session.commit, session.rollback):
+            await end()
+            ((after,),) = await db.fetch_rows(session, xid)
+            assert after != before
+            assert await db.connection_of(session) is await session.connection()
+            assert await _scalar(session, "SELECT txid_current()") == after
+            before = after
+
+
+@ON_POSTGRES
 async def test_a_prepared_select_on_the_driver_fails_as_through_sqlalchemy(
     engine: AsyncEngine, databases: Callable[..., Database]
 ) -> None:

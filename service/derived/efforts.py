@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among_parameter, chunks, execute
+from service.db import among_parameter, chunks, connection_of, execute
 from service.models import KeyResult, KeyResultEffort, Link, WorkItem
 from service.models.base import table_of
 
@@ -30,7 +30,7 @@ async def _take_turns(session: AsyncSession, key_result_ids: Collection[uuid.UUI
     inserting rows for KRs that had none would otherwise each wait on the other's new row
     (a deadlock on PostgreSQL); a DELETE locks only rows that exist."""
     if session.get_bind().dialect.name == "postgresql":
-        connection = await session.connection()
+        connection = await connection_of(session)
         ids = sorted(key_result_ids)
         await connection.execute(_KEY_RESULT_LOCKS, {"space": KEY_RESULT_LOCK, "ids": ids})
 

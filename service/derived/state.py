@@ -32,6 +32,7 @@ from service.db import (
     Prepared,
     among_parameter,
     chunks,
+    connection_of,
     execute,
     fetch_rows,
     reused_plans,
@@ -208,7 +209,7 @@ async def take_tree_turn(session: AsyncSession, item_id: uuid.UUID) -> None:
     lock, shared at least, so no sync moves the item meanwhile. SQLite's writers take turns
     anyway."""
     if session.get_bind().dialect.name == "postgresql":
-        connection = await session.connection()
+        connection = await connection_of(session)
         await connection.execute(_TREE_LOCKS, {"item": item_id, "space": TREE_LOCK})
 
 
@@ -443,7 +444,7 @@ async def _update_states(session: AsyncSession, rows: list[dict[str, Any]]) -> N
         # One statement for every changed item, as for the shares below.
         names = {"ids": "node_id", "leaves": "is_leaf", "categories": "category",
                  "by_items": "by_item", "by_rules": "by_rule"}  # fmt: skip
-        connection = await session.connection()
+        connection = await connection_of(session)
         async with reused_plans(session, len(rows)):
             await connection.execute(
                 _UNNEST_STATES, {param: [row[key] for row in rows] for param, key in names.items()}

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import AnyPrepared, Prepared, among_parameter, fetch_rows
+from service.db import AnyPrepared, Prepared, among_parameter, connection_of, fetch_rows
 from service.models import RollupCell, SourceCell, WorkItem
 from service.models.base import table_of
 from service.models.portfolio import NO_TEAM
@@ -199,7 +199,7 @@ async def compact(session: AsyncSession) -> int:
     c4d9e7a1f2b3), and the row keeps its id."""
     if session.get_bind().dialect.name != "postgresql":
         return 0
-    connection = await session.connection()
+    connection = await connection_of(session)
     taken = await connection.execute(
         sa.text("SELECT pg_try_advisory_xact_lock(:id)").bindparams(id=COMPACT_LOCK)
     )

@@ -19,6 +19,7 @@ from service.db import (
     among,
     among_parameter,
     chunks,
+    connection_of,
     fetch_rows,
     reused_plans,
 )
@@ -265,7 +266,7 @@ async def take_turns(
     if session.get_bind().dialect.name == "postgresql":
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         lock = sa.text(f"SELECT {function}(:space, hashtext(:connection))")
-        connection = await session.connection()
+        connection = await connection_of(session)
         await connection.execute(
             lock, {"space": ITEM_WRITERS_LOCK, "connection": str(connection_id)}
         )
@@ -280,7 +281,7 @@ async def upsert_items(
     if not rows:
         return
     await session.flush()
-    connection = await session.connection()
+    connection = await connection_of(session)
     driver: Any = (await connection.get_raw_connection()).driver_connection
     dialect = connection.dialect
     statement = _upsert(dialect.name, keep_last_seen)

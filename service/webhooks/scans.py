@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.catalog import current as current_catalog
-from service.db import Prepared, among, chunks, fetch_rows
+from service.db import Prepared, among, chunks, connection_of, fetch_rows
 from service.key_results import repository as key_result_rows
 from service.key_results import service as key_results
 from service.models import (
@@ -304,7 +304,7 @@ async def run_scans(services: Services, *, stale: bool = False) -> int:
             # Scans on several workers take turns: each compares against what the one before
             # it committed, so none announces what another just did.
             lock = sa.text("SELECT pg_advisory_xact_lock(:id)").bindparams(id=SCAN_LOCK)
-            await (await session.connection()).execute(lock)
+            await (await connection_of(session)).execute(lock)
         events: list[Event] = []
         events += await scan_epics(session, services.settings, now)
         events += await scan_progress(session)
