@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from connectors import discover
 from service import health, openapi, tracing
 from service.auth import router as tokens
 from service.auth import service as auth
+from service.auth.dependencies import SECURITY_SCHEMES
 from service.connections import router as connections
 from service.db import Database
 from service.errors import install_error_handlers
@@ -27,7 +28,6 @@ from service.metrics import HttpMetrics, MetricsMiddleware
 from service.nul_guard import NulGuardMiddleware
 from service.objectives import router as objectives
 from service.periods import router as periods
-from service.query_guard import known_query_only
 from service.rollups import router as rollups
 from service.rules import router as rules
 from service.services import open_services
@@ -129,13 +129,12 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(known_query_only)],
         openapi_tags=[{"name": tag} for tag in OPENAPI_TAGS],
     )
     metrics_registry = CollectorRegistry()
     app.state.metrics_registry = metrics_registry
     install_error_handlers(app)
-    openapi.install(app)
+    openapi.install(app, SECURITY_SCHEMES)
     # A request is matched against the routers in this order, at a few microseconds a
     # route (about 0.1 ms for one near the end), so the busiest come first. No two routers
     # share a path (tests/test_routes.py), so the order changes no request's route; the

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
 from service.deps import DatabaseDep
 from service.errors import PROBLEM_TYPES, NotFound, problem_response, problem_type_uri
+from service.query_guard import known_query_only
 
-router = APIRouter(tags=["operations"])
+# The /v1 operations check their query in their guard (service.auth.dependencies).
+router = APIRouter(tags=["operations"], dependencies=[Depends(known_query_only)])
 
 
 class Status(BaseModel):

@@ -98,13 +98,17 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def install(app: FastAPI) -> None:
-    """Serve FastAPI's own document with the problems above added, built once."""
+def install(app: FastAPI, security_schemes: dict[str, Any]) -> None:
+    """Serve FastAPI's own document with the problems above added, and the security schemes
+    that operations name but that no dependency declares, built once."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(build())
+            document = document_problems(build())
+            components = document.setdefault("components", {})
+            components.setdefault("securitySchemes", {}).update(security_schemes)
+            app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

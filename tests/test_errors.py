@@ -66,6 +66,13 @@ class TestInputIsTakenAsSent:
         assert body["errors"] == [{"loc": ["query", "tema"], "msg": "unknown parameter"}]
         assert "team" in body["detail"]  # it names the ones the operation takes
         assert (await client.get("/v1/work-items", params={"limit": 5})).status_code == 200
+        # Operations that need no token check theirs too, and a guarded one checks its query
+        # before its token.
+        assert_problem(await client.get("/healthz", params={"verbose": 1}), 422, "invalid-input")
+        client.headers.pop("Authorization")
+        assert_problem(
+            await client.get("/v1/work-items", params={"tema": "x"}), 422, "invalid-input"
+        )
 
     async def test_a_query_parameter_given_twice_is_refused_not_half_read(
         self, client: httpx.AsyncClient
