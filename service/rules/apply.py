@@ -97,17 +97,16 @@ async def apply_link_rules(
                 for rule in rules:
                     if (row[0], rule.key_result_id) not in wanted and rule.matches(subject):
                         wanted[(row[0], rule.key_result_id)] = rule
-        stale_pairs = [
-            (pair, link_id)
+        # The rule-made links no rule wants as they are, by (item, KR).
+        stale = {
+            pair: link_id
             for pair, (link_id, origin, rule_id, weight) in existing.items()
             if origin == "rule"
             and (pair not in wanted or (wanted[pair].id, wanted[pair].weight) != (rule_id, weight))
-        ]
-        stale = [link_id for _, link_id in stale_pairs]
-        changed.unlinked_from.update(kr for (_, kr), _ in stale_pairs)
+        }
+        changed.unlinked_from.update(kr for _, kr in stale)
         if stale:
-            await session.exec(sa.delete(links).where(links.c.id.in_(stale)))
-        stale_set = set(stale)
+            await session.exec(sa.delete(links).where(links.c.id.in_(list(stale.values()))))
         now = utcnow()
         fresh: list[dict[str, Any]] = [
             {
@@ -120,10 +119,10 @@ async def apply_link_rules(
                 "link_rule_id": rule.id,
             }
             for (item, kr), rule in wanted.items()
-            if (item, kr) not in existing or existing[(item, kr)][0] in stale_set
+            if (item, kr) not in existing or (item, kr) in stale
         ]
         if fresh:
             await session.exec(sa.insert(links), params=fresh)
-        changed.items.update(item for (item, _), _ in stale_pairs)
+        changed.items.update(item for item, _ in stale)
         changed.items.update(row["work_item_id"] for row in fresh)
     return changed
