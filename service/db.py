@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.errors import Conflict
@@ -258,6 +259,15 @@ async def connection_of(session: AsyncSession) -> AsyncConnection:
     return connection
 
 
+async def raw_connection(connection: AsyncConnection) -> PoolProxiedConnection:
+    """``connection.get_raw_connection()``: the pooled driver connection. One the connection
+    holds already is an attribute; the await crossed into SQLAlchemy's greenlet for it."""
+    sync = connection.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        return sync.connection
+    return await connection.get_raw_connection()
+
+
 async def execute(session: AsyncSession, stmt: Any, params: Any = None) -> Any:
     """A Core statement on the session's connection, past the ORM's execution layer, which
     cost about 200 µs a statement more (a link change runs a score of them). Pending changes
@@ -376,11 +386,7 @@ async def _driver_rows(connection: AsyncConnection, sql: str, args: tuple[Any, .
     the team tree and hundreds of cells and KRs). Records index, slice and unpack as rows
     do, though not by attribute. Only where no cursor event listens (tracing's
     spans come from them); written against the adapter of the pinned SQLAlchemy."""
-    sync = connection.sync_connection
-    if sync is not None and not sync.closed and not sync.invalidated:
-        raw = sync.connection  # held already: an attribute, where the await crossed greenlets
-    else:
-        raw = await connection.get_raw_connection()
+    raw = await raw_connection(connection)
     adapter: Any = raw.dbapi_connection  # SQLAlchemy's AsyncAdapt_asyncpg_connection
     async with adapter._execute_mutex:
         if adapter._transaction is None:

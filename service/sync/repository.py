@@ -21,6 +21,7 @@ from service.db import (
     chunks,
     connection_of,
     fetch_rows,
+    raw_connection,
     reused_plans,
 )
 from service.models import Connection, SyncRun, Team, WorkItem
@@ -282,7 +283,7 @@ async def upsert_items(
         return
     await session.flush()
     connection = await connection_of(session)
-    driver: Any = (await connection.get_raw_connection()).driver_connection
+    driver: Any = (await raw_connection(connection)).driver_connection
     dialect = connection.dialect
     statement = _upsert(dialect.name, keep_last_seen)
     if dialect.name != "postgresql":
