@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import db
 from service.db import REUSED_PLANS_FROM, Database, reused_plans
-from service.models.base import UTCDateTime
+from service.models import ApiToken
+from service.models.base import UTCDateTime, table_of
 from service.settings import Settings
 
 BULK = REUSED_PLANS_FROM
@@ -271,6 +272,50 @@ async def test_statements_run_on_the_connection_of_the_sessions_transaction_of_t
             assert await db.connection_of(session) is await session.connection()
             assert await _scalar(session, "SELECT txid_current()") == after
             before = after
+
+
+@ON_POSTGRES
+async def test_a_statement_runs_on_the_driver_after_pending_changes_and_fails_as_through_it(
+    databases: Callable[..., Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``db.run``: a write built once runs as text on the driver, in the session's
+    transaction, after the changes the session holds, its parameters converted as
+    SQLAlchemy converts them (UTCDateTime here); a failure is SQLAlchemy's error."""
+    tokens = table_of(ApiToken)
+    rename = db.Statement(
+        sa.update(tokens)
+        .where(tokens.c.id == sa.bindparam("id"))
+        .values(name=sa.bindparam("name"), last_used_at=sa.bindparam("when"))
+    )
+    copy = db.Statement(
+        sa.insert(tokens).from_select(
+            ["id", "name", "scope", "token_hash", "prefix", "created_at"],
+            sa.select(
+                sa.bindparam("new_id", type_=sa.Uuid()), tokens.c.name, tokens.c.scope,
+                tokens.c.token_hash, tokens.c.prefix, tokens.c.created_at,
+            ).where(tokens.c.id == sa.bindparam("id")),
+        )
+    )  # fmt: skip
+    when = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    database = databases()
+
+    async def through_sqlalchemy(*_: Any) -> None:
+        raise AssertionError("ran through SQLAlchemy's execution layer")
+
+    async with database.sessionmaker() as session:
+        token = ApiToken(name="t", scope="read", token_hash=uuid.uuid4().hex, prefix="okr_t")
+        session.add(token)  # pending: flushed before the statement runs
+        with monkeypatch.context() as patched:
+            patched.setattr(db, "execute", through_sqlalchemy)
+            await db.run(session, rename, {"id": token.id, "name": "renamed", "when": when})
+        row = await session.exec(
+            sa.select(tokens.c.name, tokens.c.last_used_at).where(tokens.c.id == token.id)
+        )
+        assert tuple(row.one()) == ("renamed", when)
+        # The same token hash again: the unique index refuses it, as it would through SQLAlchemy.
+        with pytest.raises(IntegrityError, match="uq_api_tokens_token_hash|token_hash"):
+            await db.run(session, copy, {"new_id": uuid.uuid4(), "id": token.id})
+        await session.rollback()
 
 
 @ON_POSTGRES

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import catalog
-from service.db import Prepared, execute, fetch_rows
+from service.db import Prepared, Statement, fetch_rows, run
 from service.models import ApiToken
 from service.pagination import PageParams
 
@@ -73,7 +73,7 @@ async def list_page(
 # change holds the lock for its whole transaction; seen as 370 ms stalls under bench.load).
 # The one that holds the lock writes the same minute; the others go on. SQLite's writers
 # take turns anyway, and it renders no FOR UPDATE.
-_TOUCH = (
+_TOUCH = Statement(
     sa.update(ApiToken)
     .where(
         col(ApiToken.id)
@@ -88,7 +88,7 @@ _TOUCH = (
 
 async def touch(session: AsyncSession, token_id: uuid.UUID, when: datetime) -> None:
     """Record a use, unless another request is recording one right now."""
-    await execute(session, _TOUCH, {"token_id": token_id, "when": when})
+    await run(session, _TOUCH, {"token_id": token_id, "when": when})
 
 
 async def delete(session: AsyncSession, token_id: uuid.UUID) -> None:

@@ -12,16 +12,18 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import among_parameter, chunks, connection_of, execute
+from service.db import Statement, among_parameter, chunks, execute, run
 from service.models import KeyResult, KeyResultEffort, Link, WorkItem
 from service.models.base import table_of
 
 # The key space of the per-KR lock (see _take_turns).
 KEY_RESULT_LOCK = 0x6F6B726B  # "okrk"
-_KEY_RESULT_LOCKS = sa.text(
-    # The sort is fenced off (OFFSET 0) so that the locks are taken in its order.
-    "SELECT count(pg_advisory_xact_lock(:space, hashtext(k::text)))"
-    " FROM (SELECT k FROM unnest(CAST(:ids AS uuid[])) AS k ORDER BY k OFFSET 0) AS sorted"
+_KEY_RESULT_LOCKS = Statement(
+    sa.text(
+        # The sort is fenced off (OFFSET 0) so that the locks are taken in its order.
+        "SELECT count(pg_advisory_xact_lock(:space, hashtext(k::text)))"
+        " FROM (SELECT k FROM unnest(CAST(:ids AS uuid[])) AS k ORDER BY k OFFSET 0) AS sorted"
+    )
 )
 
 
@@ -30,9 +32,8 @@ async def _take_turns(session: AsyncSession, key_result_ids: Collection[uuid.UUI
     inserting rows for KRs that had none would otherwise each wait on the other's new row
     (a deadlock on PostgreSQL); a DELETE locks only rows that exist."""
     if session.get_bind().dialect.name == "postgresql":
-        connection = await connection_of(session)
         ids = sorted(key_result_ids)
-        await connection.execute(_KEY_RESULT_LOCKS, {"space": KEY_RESULT_LOCK, "ids": ids})
+        await run(session, _KEY_RESULT_LOCKS, {"space": KEY_RESULT_LOCK, "ids": ids})
 
 
 FIGURES = ("done_count", "all_count", "done_points", "all_points")
@@ -69,7 +70,7 @@ def _aggregate(dialect: str) -> Any:
 
 
 @lru_cache(maxsize=1)
-def _postgres_statement() -> Any:
+def _postgres_statement() -> Statement:
     """``recompute`` in one statement: the fresh sums are upserted, writing only the rows
     whose figures moved (a link change mostly moves one KR of the few it touches), and the
     rows of KRs left with no leaves are deleted. The two parts touch different KRs, so one
@@ -85,7 +86,7 @@ def _postgres_statement() -> Any:
             sa.tuple_(*(insert.excluded[name] for name in FIGURES))
         ),
     ).cte("upserted")
-    return (
+    return Statement(
         sa.delete(stored)
         .where(
             among_parameter(stored.c.key_result_id, "ids", "postgresql"),
@@ -110,7 +111,7 @@ async def recompute(session: AsyncSession, key_result_ids: Collection[uuid.UUID]
     postgres = session.get_bind().dialect.name == "postgresql"
     for batch in chunks(key_result_ids, 1000):
         if postgres:
-            await execute(session, _postgres_statement(), {"ids": batch})
+            await run(session, _postgres_statement(), {"ids": batch})
             continue
         delete, insert = _sqlite_statements()
         await execute(session, delete, {"ids": batch})

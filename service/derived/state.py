@@ -30,12 +30,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.db import (
     AnyPrepared,
     Prepared,
+    Statement,
     among_parameter,
     chunks,
-    connection_of,
-    execute,
     fetch_rows,
     reused_plans,
+    run,
 )
 from service.derived import efforts
 from service.models import ClassificationRule, Link, WorkItem
@@ -190,13 +190,15 @@ Pairs = tuple[tuple[uuid.UUID, float], ...]
 
 # The key space of the per-item locks of link changes (see take_tree_turn).
 TREE_LOCK = 0x6F6B7274  # "okrt"
-_TREE_LOCKS = sa.text(
-    "WITH RECURSIVE up(id, parent_id) AS ("
-    " SELECT id, parent_id FROM work_items WHERE id = :item"
-    " UNION SELECT w.id, w.parent_id FROM work_items w JOIN up ON w.id = up.parent_id)"
-    # The sort is fenced off (OFFSET 0) so that the locks are taken in its order.
-    " SELECT count(pg_advisory_xact_lock(:space, hashtext(id::text)))"
-    " FROM (SELECT id FROM up ORDER BY id OFFSET 0) AS sorted"
+_TREE_LOCKS = Statement(
+    sa.text(
+        "WITH RECURSIVE up(id, parent_id) AS ("
+        " SELECT id, parent_id FROM work_items WHERE id = :item"
+        " UNION SELECT w.id, w.parent_id FROM work_items w JOIN up ON w.id = up.parent_id)"
+        # The sort is fenced off (OFFSET 0) so that the locks are taken in its order.
+        " SELECT count(pg_advisory_xact_lock(:space, hashtext(id::text)))"
+        " FROM (SELECT id FROM up ORDER BY id OFFSET 0) AS sorted"
+    )
 )
 
 
@@ -209,8 +211,7 @@ async def take_tree_turn(session: AsyncSession, item_id: uuid.UUID) -> None:
     lock, shared at least, so no sync moves the item meanwhile. SQLite's writers take turns
     anyway."""
     if session.get_bind().dialect.name == "postgresql":
-        connection = await connection_of(session)
-        await connection.execute(_TREE_LOCKS, {"item": item_id, "space": TREE_LOCK})
+        await run(session, _TREE_LOCKS, {"item": item_id, "space": TREE_LOCK})
 
 
 @lru_cache(maxsize=2)
@@ -426,16 +427,18 @@ def _over_arrays(sql: str, **elements: Any) -> sa.TextClause:
     return sa.text(sql).bindparams(*arrays)
 
 
-_UNNEST_STATES = _over_arrays(
-    "UPDATE work_items SET is_leaf = v.is_leaf, category = v.category,"
-    " decided_by_item_id = v.by_item, decided_by_rule_id = v.by_rule"
-    " FROM unnest(:ids, :leaves, :categories, :by_items, :by_rules)"
-    " AS v(id, is_leaf, category, by_item, by_rule) WHERE work_items.id = v.id",
-    ids=sa.Uuid(),
-    leaves=sa.Boolean(),
-    categories=sa.String(),
-    by_items=sa.Uuid(),
-    by_rules=sa.Uuid(),
+_UNNEST_STATES = Statement(
+    _over_arrays(
+        "UPDATE work_items SET is_leaf = v.is_leaf, category = v.category,"
+        " decided_by_item_id = v.by_item, decided_by_rule_id = v.by_rule"
+        " FROM unnest(:ids, :leaves, :categories, :by_items, :by_rules)"
+        " AS v(id, is_leaf, category, by_item, by_rule) WHERE work_items.id = v.id",
+        ids=sa.Uuid(),
+        leaves=sa.Boolean(),
+        categories=sa.String(),
+        by_items=sa.Uuid(),
+        by_rules=sa.Uuid(),
+    )
 )
 
 
@@ -444,11 +447,11 @@ async def _update_states(session: AsyncSession, rows: list[dict[str, Any]]) -> N
         # One statement for every changed item, as for the shares below.
         names = {"ids": "node_id", "leaves": "is_leaf", "categories": "category",
                  "by_items": "by_item", "by_rules": "by_rule"}  # fmt: skip
-        connection = await connection_of(session)
         async with reused_plans(session, len(rows)):
-            await connection.execute(
-                _UNNEST_STATES, {param: [row[key] for row in rows] for param, key in names.items()}
-            )
+            await run(
+                session, _UNNEST_STATES,
+                {param: [row[key] for row in rows] for param, key in names.items()},
+            )  # fmt: skip
         return
     items = table_of(WorkItem)
     await session.exec(
@@ -465,13 +468,13 @@ async def _update_states(session: AsyncSession, rows: list[dict[str, Any]]) -> N
 
 
 @lru_cache(maxsize=2)
-def _leafness_statement(dialect: str) -> Any:
+def _leafness_statement(dialect: str) -> Statement:
     items = table_of(WorkItem)
     child = items.alias("child")
     has_live_child = sa.exists().where(
         child.c.parent_id == items.c.id, child.c.deleted_at.is_(None)
     )
-    return (
+    return Statement(
         sa.update(items)
         .where(among_parameter(items.c.id, "ids", dialect))
         .values(is_leaf=~has_live_child)
@@ -482,11 +485,11 @@ async def refresh_leafness(session: AsyncSession, ids: Collection[uuid.UUID]) ->
     """Whether each of ``ids`` still has a live child."""
     statement = _leafness_statement(session.get_bind().dialect.name)
     for batch in chunks(ids):
-        await execute(session, statement, {"ids": batch})
+        await run(session, statement, {"ids": batch})
 
 
 @lru_cache(maxsize=2)
-def _normalise_statement(dialect: str) -> Any:
+def _normalise_statement(dialect: str) -> Statement:
     links = table_of(Link)
     other = links.alias("other")
     total = (
@@ -494,7 +497,7 @@ def _normalise_statement(dialect: str) -> Any:
         .where(other.c.work_item_id == links.c.work_item_id)
         .scalar_subquery()
     )
-    return (
+    return Statement(
         sa.update(links)
         .where(among_parameter(links.c.work_item_id, "ids", dialect))
         .values(share=links.c.weight / total)
@@ -505,4 +508,4 @@ async def normalise_link_shares(session: AsyncSession, ids: Collection[uuid.UUID
     """Each link's share of its item's link weights, for the links of ``ids``."""
     statement = _normalise_statement(session.get_bind().dialect.name)
     for batch in chunks(ids):
-        await execute(session, statement, {"ids": batch})
+        await run(session, statement, {"ids": batch})

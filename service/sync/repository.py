@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.db import (
     AnyPrepared,
     Prepared,
+    Statement,
     among,
     among_parameter,
     chunks,
@@ -23,6 +24,7 @@ from service.db import (
     fetch_rows,
     raw_connection,
     reused_plans,
+    run,
 )
 from service.models import Connection, SyncRun, Team, WorkItem
 from service.models.base import UTCDateTime, table_of
@@ -252,6 +254,12 @@ def _sqlite_rows(rows: Sequence[dict[str, Any]], dialect: Any) -> list[tuple[Any
     ]
 
 
+_TURN = Statement(sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:connection))"))
+_SHARED_TURN = Statement(
+    sa.text("SELECT pg_advisory_xact_lock_shared(:space, hashtext(:connection))")
+)
+
+
 async def take_turns(
     session: AsyncSession, connection_id: uuid.UUID, *, shared: bool = False
 ) -> None:
@@ -265,12 +273,8 @@ async def take_turns(
     what is derived from them (link changes), which may run beside each other but not beside
     a writer of the items; they take their own turns per item tree (``derived.state``)."""
     if session.get_bind().dialect.name == "postgresql":
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        lock = sa.text(f"SELECT {function}(:space, hashtext(:connection))")
-        connection = await connection_of(session)
-        await connection.execute(
-            lock, {"space": ITEM_WRITERS_LOCK, "connection": str(connection_id)}
-        )
+        lock = _SHARED_TURN if shared else _TURN
+        await run(session, lock, {"space": ITEM_WRITERS_LOCK, "connection": str(connection_id)})
 
 
 async def upsert_items(
