@@ -420,9 +420,10 @@ async def _driver_rows(connection: AsyncConnection, sql: str, args: tuple[Any, .
 class Statement:
     """A write or a lock built once and run many times, whose rows nobody reads (``run``).
     On PostgreSQL it runs as its SQL text on the driver, as a ``Prepared`` select does:
-    SQLAlchemy's execution layer cost about 150 µs of CPU a statement, and a link change
-    runs a dozen such (its locks, its derived state, its KRs' effort). Elsewhere, and where
-    a parameter is rendered late, it runs as any statement."""
+    SQLAlchemy's execution layer cost about 300,000 instructions a statement, and a link
+    change runs five to eight such (its locks, its derived state, its KRs' effort): a link
+    made and removed again took 35.7 million instructions, 31.3 with these on the driver.
+    Elsewhere, and where a parameter is rendered late, it runs as any statement."""
 
     __slots__ = ("_texts", "statement")
 
