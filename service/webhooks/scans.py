@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.catalog import current as current_catalog
-from service.db import Prepared, among, chunks, connection_of, fetch_rows
+from service.db import Prepared, Statement, among, chunks, fetch_rows, run
 from service.key_results import repository as key_result_rows
 from service.key_results import service as key_results
 from service.models import (
@@ -49,6 +49,7 @@ OPEN = ("todo", "in_progress")
 # Progress is a float computed from sums; smaller moves are rounding, not change.
 PROGRESS_EPSILON = 1e-9
 SCAN_LOCK = 0x6F6B7273 + 1  # any constant of our own (the migration lock is the one before)
+_SCAN_TURN = Statement(sa.text("SELECT pg_advisory_xact_lock(:id)").bindparams(id=SCAN_LOCK))
 SHARE_BASIS: queries.Basis = "count"  # the roll-up API's default basis
 
 
@@ -303,8 +304,7 @@ async def run_scans(services: Services, *, stale: bool = False) -> int:
         if session.get_bind().dialect.name == "postgresql":
             # Scans on several workers take turns: each compares against what the one before
             # it committed, so none announces what another just did.
-            lock = sa.text("SELECT pg_advisory_xact_lock(:id)").bindparams(id=SCAN_LOCK)
-            await (await connection_of(session)).execute(lock)
+            await run(session, _SCAN_TURN)
         events: list[Event] = []
         events += await scan_epics(session, services.settings, now)
         events += await scan_progress(session)
