@@ -9,9 +9,11 @@ import os
 import platform
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -34,10 +36,62 @@ def free_port() -> int:
         return port
 
 
+SPEED_UNIT = 10_000_000  # additions: the figure bench/RESULTS.md has quoted since 2026-12-07
+
+
+def python_speed(additions: int = SPEED_UNIT, runs: int = 3) -> float:
+    """The CPU seconds (of this thread: waiting for a core does not count) a plain Python loop
+    of 10 million additions takes, timed over ``additions`` of them, the best of ``runs``.
+
+    The VMs these benchmarks run on differ in speed from day to day by up to three times,
+    and one VM's speed wanders within minutes (bench/RESULTS.md): read a result beside it."""
+    best = float("inf")
+    for _ in range(runs):
+        started = time.thread_time()
+        total = 0
+        for i in range(additions):
+            total += i
+        best = min(best, time.thread_time() - started)
+    return best * SPEED_UNIT / additions
+
+
+class SpeedProbe:
+    """``python_speed`` sampled every ``every`` seconds on a thread of this process while the
+    block runs: how fast the machine ran during a measurement, not only before it. Each
+    sample is 200,000 additions, about 1% of a core."""
+
+    def __init__(self, every: float = 2.0) -> None:
+        self.every = every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append(python_speed(200_000, runs=1))
+
+    def __enter__(self) -> SpeedProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no speed samples"
+        ordered = sorted(self.samples)
+        return (
+            f"10 million additions in {statistics.median(ordered):.2f} s of CPU "
+            f"({ordered[0]:.2f}-{ordered[-1]:.2f}, {len(ordered)} samples)"
+        )
+
+
 def machine() -> str:
     return (
         f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{datetime.now(UTC):%Y-%m-%d}"
+        f"{datetime.now(UTC):%Y-%m-%d}; 10 million additions in {python_speed():.2f} s of CPU"
     )
 
 

@@ -52,7 +52,13 @@ import aiohttp
 import httpx
 import sqlalchemy as sa
 
-from bench.common import ROOT, create_postgres_database, drop_postgres_database, machine
+from bench.common import (
+    ROOT,
+    SpeedProbe,
+    create_postgres_database,
+    drop_postgres_database,
+    machine,
+)
 from bench.rollups import PERIOD, TOKEN, Generator, compact, load
 from bench.webhooks import EXAMPLE, Served, percentile, serving
 from service.db import Database, create_engine
@@ -416,17 +422,19 @@ def run(
                     plan_file = Path(data_dir) / "plan.json"  # too long for a command line
                     plan_file.write_text(json.dumps(plan))
                     under_load = Spent(served, idle_rate=0.0)  # every PostgreSQL process
-                    generator = subprocess.run(
-                        [sys.executable, "-m", "bench.load", "generate", ",".join(served.bases),
-                         str(seconds), str(concurrency), str(plan_file), str(rate or 0),
-                         str(warmup)],
-                        cwd=ROOT, capture_output=True, text=True,
-                    )  # fmt: skip
+                    with SpeedProbe() as speed:
+                        generator = subprocess.run(
+                            [sys.executable, "-m", "bench.load", "generate",
+                             ",".join(served.bases), str(seconds), str(concurrency),
+                             str(plan_file), str(rate or 0), str(warmup)],
+                            cwd=ROOT, capture_output=True, text=True,
+                        )  # fmt: skip
                     if generator.returncode:
                         raise SystemExit(f"the load generator failed:\n{generator.stderr}")
                     result: dict[str, Any] = json.loads(generator.stdout)
                     # Over the whole run, warm-up included.
                     result["under_load"] = under_load.per_request(result["sent"])
+                    result["speed"] = speed.summary()
                     if spent is not None:
                         result["costs"], result["floors"] = spent, floor
                     return result
@@ -508,6 +516,7 @@ def main() -> None:
         print(f"| {kind} | {rate:.0f} | {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | "
               f"{s['p99_ms']:.1f} |")  # fmt: skip
     print(f"load generator: {r['generator_cores']:.2f} of a core")
+    print(f"machine speed during the load: {r['speed']}")
     spent = r["under_load"]
     print(f"CPU a request under the load: {spent['server_ms']:.2f} ms the API's, "
           f"{spent['database_ms']:.2f} ms PostgreSQL's")  # fmt: skip
@@ -559,6 +568,8 @@ def each_kind(args: argparse.Namespace) -> None:
               f"{spent['server_ms']:.2f} | {spent['database_ms']:.2f} | {totals[kind]:.2f} | "
               f"{weight * totals[kind] / weighted:.0f}% |")  # fmt: skip
     print(f"\nweighted by the mix: {weighted:.2f} ms of CPU a request")
+    for kind, _ in MIX:
+        print(f"machine speed during {kind} alone: {alone[kind]['speed']}")
     errors = {kind: r["errors"] for kind, r in alone.items() if r["errors"]}
     print(f"errors: {errors or 'none'}")
     if errors:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT
+from bench.common import ROOT, SpeedProbe
 from bench.load import cpu_seconds, process_cpu
 
 
@@ -51,3 +52,17 @@ def test_a_process_ending_as_it_is_read_counts_for_nothing(monkeypatch: Any) -> 
     monkeypatch.setattr(Path, "read_text", exiting)
     assert process_cpu(1) is None
     assert cpu_seconds([1, os.getpid()]) > 0
+
+
+def test_the_speed_probe_times_the_machine_while_its_block_runs() -> None:
+    # CPU time, not wall time: a core taken by the load does not make the machine look slow.
+    with SpeedProbe(every=0.05) as probe:
+        time.sleep(0.05)  # waiting costs no CPU, so it cannot count as a slow loop
+        while len(probe.samples) < 3:
+            time.sleep(0.05)
+    taken = len(probe.samples)
+    time.sleep(0.2)
+    assert len(probe.samples) == taken  # stopped with its block
+    assert all(0 < sample < 60 for sample in probe.samples)
+    assert f"{taken} samples" in probe.summary()
+    assert SpeedProbe().summary() == "no speed samples"
