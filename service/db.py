@@ -371,16 +371,24 @@ async def fetch_rows(
             result = await execute(session, stmt.statement, params)
             stmt.learn(dialect, result.cursor.description)
         else:
-            await flush_pending(session)
-            connection = await connection_of(session)
-            if not _cursor_events(connection):
-                records: Sequence[sa.Row[*Ts]] = await _driver_rows(
-                    connection, text.sql, text.values(params)
-                )
+            ran = await _run_text(session, text, params)
+            if not isinstance(ran, sa.CursorResult):
+                records: Sequence[sa.Row[*Ts]] = ran
                 return records
-            result = await connection.exec_driver_sql(text.sql, text.values(params))
+            result = ran
     rows: Sequence[sa.Row[*Ts]] = result.all()
     return rows
+
+
+async def _run_text(session: AsyncSession, text: _Text, params: Mapping[str, Any] | None) -> Any:
+    """``text`` run on the session's connection after its pending changes: on the driver
+    (asyncpg's records), or through ``exec_driver_sql`` (a result) where cursor events
+    listen."""
+    await flush_pending(session)
+    connection = await connection_of(session)
+    if _cursor_events(connection):
+        return await connection.exec_driver_sql(text.sql, text.values(params))
+    return await _driver_rows(connection, text.sql, text.values(params))
 
 
 async def _driver_rows(connection: AsyncConnection, sql: str, args: tuple[Any, ...]) -> Any:
@@ -449,12 +457,7 @@ async def run(
     if text is None:
         await execute(session, stmt.statement, params)
         return
-    await flush_pending(session)
-    connection = await connection_of(session)
-    if _cursor_events(connection):
-        await connection.exec_driver_sql(text.sql, text.values(params))
-    else:
-        await _driver_rows(connection, text.sql, text.values(params))
+    await _run_text(session, text, params)
 
 
 def _cursor_events(connection: AsyncConnection) -> bool:
