@@ -90,10 +90,16 @@ class SpeedProbe:
     def summary(self) -> str:
         if not self.samples:
             return "no speed samples"
+        return f"{speed_text(statistics.median(self.samples))} ({self.spread()})"
+
+    def spread(self) -> str:
+        """The samples' median, range and count, in seconds: for a table's cell."""
+        if not self.samples:
+            return "no samples"
         ordered = sorted(self.samples)
         return (
-            f"{speed_text(statistics.median(ordered))} "
-            f"({ordered[0]:.2f}-{ordered[-1]:.2f}, {len(ordered)} samples)"
+            f"{statistics.median(ordered):.2f} ({ordered[0]:.2f}-{ordered[-1]:.2f}, "
+            f"{len(ordered)} samples)"
         )
 
 

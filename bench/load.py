@@ -5,6 +5,7 @@
     python -m bench.load --items 20000 --seconds 10   # CI's smoke run
     python -m bench.load --each-kind              # then each kind alone: its CPU a request
     python -m bench.load --kinds rollup,work_items,trend,hook   # the mix without link changes
+    python -m bench.load --sweep 16,20,24,28,32   # then the mix at each of these client counts
 
 A portfolio (bench.rollups' generator: 300 teams, their OKRs, epics, stories and sub-tasks)
 is loaded into a fresh database on the test server; ``--replicas`` processes of
@@ -25,6 +26,9 @@ That is a closed loop, which finds the most the server answers and its latencies
 ``--rate``, an open loop instead: requests leave on a fixed schedule, as users' would, and
 latencies count from each one's planned departure, so they show what a given load waits.
 Target (issue 8): 300 requests per second with p99 under 250 ms on 2 cores, and no errors.
+How many clients keep the server busiest is not known in advance: too few and it waits
+between requests, too many and each waits in line; ``--sweep`` runs the mix at several
+client counts and reports the most requests/s any of them served within the p99 target.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ import sqlalchemy as sa
 
 from bench.common import (
     ROOT,
+    SPEED_UNIT,
     SpeedProbe,
     create_postgres_database,
     drop_postgres_database,
@@ -132,6 +137,9 @@ class Mix:
             {"content": body, "headers": headers},
         )
 
+
+# The latency the target allows at the 99th percentile (``--sweep``).
+P99_TARGET_MS = 250.0
 
 # At most this many requests in flight in an open loop: past it the server is far behind
 # what is offered, and each request more is counted as refused instead of sent.
@@ -434,7 +442,7 @@ def run(
                     result: dict[str, Any] = json.loads(generator.stdout)
                     # Over the whole run, warm-up included.
                     result["under_load"] = under_load.per_request(result["sent"])
-                    result["speed"] = speed.summary()
+                    result["speed"], result["spread"] = speed.summary(), speed.spread()
                     if spent is not None:
                         result["costs"], result["floors"] = spent, floor
                     return result
@@ -492,8 +500,20 @@ def main() -> None:
         help="then run each kind alone as well, on a fresh database each, and print what a "
         "request of each costs under its own load and its part of the mix's CPU",
     )  # fmt: skip
+    parser.add_argument(
+        "--sweep", metavar="N,...",
+        help="then run the mix in a closed loop with each of these numbers of clients, on a "
+        "fresh database each, and print the most requests/s served with p99 under "
+        f"{P99_TARGET_MS:g} ms",
+    )  # fmt: skip
     args = parser.parse_args()
     kinds = args.kinds.split(",") if args.kinds else None
+    try:
+        sweep = [int(n) for n in args.sweep.split(",")] if args.sweep else []
+    except ValueError:
+        parser.error("--sweep: give client counts, such as 16,20,24")
+    if sweep and (args.rate or kinds):
+        parser.error("--sweep runs the whole mix in a closed loop: leave out --rate and --kinds")
     if kinds and not set(kinds) <= {kind for kind, _ in MIX}:
         parser.error(f"--kinds: choose from {', '.join(kind for kind, _ in MIX)}")
     if kinds and args.each_kind:
@@ -543,6 +563,50 @@ def main() -> None:
         raise SystemExit("the load met errors")
     if args.each_kind:
         each_kind(args)
+    if sweep:
+        sweep_clients(args, sweep)
+
+
+def best_within_target(rows: dict[int, dict[str, Any]]) -> tuple[int, float] | None:
+    """(clients, requests/s) of the run that served the most with p99 within the target and
+    no errors, of the closed-loop runs by client count; None if none did."""
+    fits = [
+        (r["all"]["requests"] / r["seconds"], clients)
+        for clients, r in rows.items()
+        if r["all"]["p99_ms"] < P99_TARGET_MS and not r["errors"]
+    ]
+    if not fits:
+        return None
+    rate, clients = max(fits)
+    return clients, rate
+
+
+def sweep_clients(args: argparse.Namespace, counts: list[int]) -> None:
+    """The mix in a closed loop with each number of clients: where the server serves most."""
+    rows = {
+        clients: run(args.items, args.seconds, clients, args.replicas, 0, None, None,
+                     args.warmup)
+        for clients in counts
+    }  # fmt: skip
+    print("\nThe mix by number of clients (a fresh database each):\n")
+    print("| clients | requests/s | p50 ms | p95 ms | p99 ms | API + PostgreSQL ms a request "
+          f"| machine speed: CPU s for {SPEED_UNIT // 1_000_000} million additions |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    for clients, r in rows.items():
+        s, spent = r["all"], r["under_load"]
+        print(f"| {clients} | {s['requests'] / r['seconds']:.0f} | {s['p50_ms']:.1f} | "
+              f"{s['p95_ms']:.1f} | {s['p99_ms']:.1f} | {spent['server_ms']:.2f} + "
+              f"{spent['database_ms']:.2f} | {r['spread']} |")  # fmt: skip
+    best = best_within_target(rows)
+    if best is None:
+        print(f"\nno client count served with p99 under {P99_TARGET_MS:g} ms")
+    else:
+        print(f"\nmost within p99 {P99_TARGET_MS:g} ms: {best[1]:.0f} requests/s, "
+              f"with {best[0]} clients")  # fmt: skip
+    errors = {clients: r["errors"] for clients, r in rows.items() if r["errors"]}
+    print(f"errors: {errors or 'none'}")
+    if errors:
+        raise SystemExit("the load met errors")
 
 
 def each_kind(args: argparse.Namespace) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, SpeedProbe
-from bench.load import cpu_seconds, process_cpu
+from bench.load import P99_TARGET_MS, best_within_target, cpu_seconds, process_cpu
 
 
 def _ended_process() -> int:
@@ -40,6 +40,36 @@ def test_each_kind_refuses_a_list_of_kinds() -> None:
     assert "--each-kind runs every kind" in run.stderr
 
 
+def test_a_sweep_refuses_an_open_loop_and_client_counts_that_are_not_numbers() -> None:
+    for args, said in (
+        (["--sweep", "16,24", "--rate", "300"], "--sweep runs the whole mix in a closed loop"),
+        (["--sweep", "16,many"], "--sweep: give client counts"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "bench.load", *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert run.returncode == 2
+        assert said in run.stderr
+
+
+def _run(requests: int, p99_ms: float, errors: dict[str, int] | None = None) -> dict[str, Any]:
+    return {"all": {"requests": requests, "p99_ms": p99_ms}, "seconds": 10.0,
+            "errors": errors or {}}  # fmt: skip
+
+
+def test_a_sweep_reports_the_most_served_within_the_p99_target() -> None:
+    rows = {
+        16: _run(3000, 160.0),
+        24: _run(3300, 210.0),
+        # More served, but past the target, or with errors: not what the target allows.
+        32: _run(3400, P99_TARGET_MS + 1),
+        40: _run(3500, 200.0, {"503": 1}),
+    }
+    assert best_within_target(rows) == (24, 330.0)
+    assert best_within_target({32: rows[32], 40: rows[40]}) is None
+
+
 def test_a_process_ending_as_it_is_read_counts_for_nothing(monkeypatch: Any) -> None:
     # Reading the stat file of a process that is exiting fails with ESRCH, not ENOENT.
     read_text = Path.read_text
@@ -65,4 +95,9 @@ def test_the_speed_probe_times_the_machine_while_its_block_runs() -> None:
     assert len(probe.samples) == taken  # stopped with its block
     assert all(0 < sample < 60 for sample in probe.samples)
     assert f"{taken} samples" in probe.summary()
+    median = sorted(probe.samples)[taken // 2] if taken % 2 else None
+    assert probe.spread().endswith(f"{taken} samples)")
+    if median is not None:
+        assert probe.spread().startswith(f"{median:.2f} (")
     assert SpeedProbe().summary() == "no speed samples"
+    assert SpeedProbe().spread() == "no samples"
