@@ -90,17 +90,16 @@ class SpeedProbe:
     def summary(self) -> str:
         if not self.samples:
             return "no speed samples"
-        return f"{speed_text(statistics.median(self.samples))} ({self.spread()})"
+        return f"{speed_text(statistics.median(self.samples))} ({self._range()})"
 
     def spread(self) -> str:
         """The samples' median, range and count, in seconds: for a table's cell."""
         if not self.samples:
             return "no samples"
-        ordered = sorted(self.samples)
-        return (
-            f"{statistics.median(ordered):.2f} ({ordered[0]:.2f}-{ordered[-1]:.2f}, "
-            f"{len(ordered)} samples)"
-        )
+        return f"{statistics.median(self.samples):.2f} ({self._range()})"
+
+    def _range(self) -> str:
+        return f"{min(self.samples):.2f}-{max(self.samples):.2f}, {len(self.samples)} samples"
 
 
 def machine() -> str:

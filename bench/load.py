@@ -257,6 +257,25 @@ def process_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def process_waits(pid: int) -> int | None:
+    """How many times a process's main thread (a replica's event loop; PostgreSQL's processes
+    have no other) has given up its core to wait (Linux: voluntary context switches, each a
+    wake-up later); None once it has ended."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    for line in status.splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return None
+
+
+def waits_by_pid(pids: Iterable[int]) -> dict[int, int]:
+    waits = {pid: process_waits(pid) for pid in pids}
+    return {pid: n for pid, n in waits.items() if n is not None}
+
+
 def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
     """Each of these processes' CPU time so far, those that ended left out."""
     spent = {pid: process_cpu(pid) for pid in pids}
@@ -309,19 +328,28 @@ class Spent:
         self.pids, self.database, self.idle_rate = served.pids, database, idle_rate
         self.started = time.perf_counter()
         self.server, self.db = cpu_seconds(self.pids), self._database_cpu()
+        self.server_waits, self.db_waits = self._waits()
 
     def _database_cpu(self) -> dict[int, float]:
         if self.database is None:
             return postgres_cpu()
         return cpu_by_pid(self.database)
 
+    def _waits(self) -> tuple[int, dict[int, int]]:
+        database = self.database if self.database is not None else list(postgres_cpu())
+        return sum(waits_by_pid(self.pids).values()), waits_by_pid(database)
+
     def per_request(self, requests: int) -> dict[str, float]:
         server = cpu_seconds(self.pids) - self.server
         server -= self.idle_rate * (time.perf_counter() - self.started)
         database = sum(spent - self.db.get(pid, 0.0) for pid, spent in self._database_cpu().items())
+        server_waits, db_waits = self._waits()
         return {
             "server_ms": 1000 * max(0.0, server) / requests,
             "database_ms": 1000 * database / requests,
+            "server_waits": (server_waits - self.server_waits) / requests,
+            "database_waits": sum(n - self.db_waits.get(pid, 0) for pid, n in db_waits.items())
+            / requests,
         }
 
 
@@ -540,6 +568,8 @@ def main() -> None:
     spent = r["under_load"]
     print(f"CPU a request under the load: {spent['server_ms']:.2f} ms the API's, "
           f"{spent['database_ms']:.2f} ms PostgreSQL's")  # fmt: skip
+    print(f"waits a request under the load (each a wake-up): {spent['server_waits']:.1f} the "
+          f"API's, {spent['database_waits']:.1f} PostgreSQL's")  # fmt: skip
     if "costs" in r:
         print("\nCPU per request, sent one at a time:\n")
         print("| requests | share of the mix | API ms | PostgreSQL ms | total ms |")
@@ -590,13 +620,15 @@ def sweep_clients(args: argparse.Namespace, counts: list[int]) -> None:
     }  # fmt: skip
     print("\nThe mix by number of clients (a fresh database each):\n")
     print("| clients | requests/s | p50 ms | p95 ms | p99 ms | API + PostgreSQL ms a request "
+          "| API + PostgreSQL waits a request "
           f"| machine speed: CPU s for {SPEED_UNIT // 1_000_000} million additions |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for clients, r in rows.items():
         s, spent = r["all"], r["under_load"]
         print(f"| {clients} | {s['requests'] / r['seconds']:.0f} | {s['p50_ms']:.1f} | "
               f"{s['p95_ms']:.1f} | {s['p99_ms']:.1f} | {spent['server_ms']:.2f} + "
-              f"{spent['database_ms']:.2f} | {r['spread']} |")  # fmt: skip
+              f"{spent['database_ms']:.2f} | {spent['server_waits']:.1f} + "
+              f"{spent['database_waits']:.1f} | {r['spread']} |")  # fmt: skip
     best = best_within_target(rows)
     if best is None:
         print(f"\nno client count served with p99 under {P99_TARGET_MS:g} ms")

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, SpeedProbe
-from bench.load import P99_TARGET_MS, best_within_target, cpu_seconds, process_cpu
+from bench.common import ROOT, SpeedProbe, speed_text
+from bench.load import (
+    P99_TARGET_MS,
+    best_within_target,
+    cpu_seconds,
+    process_cpu,
+    process_waits,
+)
 
 
 def _ended_process() -> int:
@@ -29,6 +36,17 @@ def test_a_process_that_has_ended_counts_for_nothing() -> None:
     assert mine > 0
     both = cpu_seconds([ended, os.getpid()])
     assert mine <= both <= mine + 0.5
+
+
+def test_waits_count_the_times_a_process_gave_up_its_core() -> None:
+    assert process_waits(_ended_process()) is None
+    before = process_waits(os.getpid())
+    assert before is not None
+    for _ in range(5):
+        time.sleep(0.01)  # each sleep gives the core up
+    after = process_waits(os.getpid())
+    assert after is not None
+    assert after >= before + 5
 
 
 def test_each_kind_refuses_a_list_of_kinds() -> None:
@@ -94,10 +112,9 @@ def test_the_speed_probe_times_the_machine_while_its_block_runs() -> None:
     time.sleep(0.2)
     assert len(probe.samples) == taken  # stopped with its block
     assert all(0 < sample < 60 for sample in probe.samples)
-    assert f"{taken} samples" in probe.summary()
-    median = sorted(probe.samples)[taken // 2] if taken % 2 else None
-    assert probe.spread().endswith(f"{taken} samples)")
-    if median is not None:
-        assert probe.spread().startswith(f"{median:.2f} (")
+    median = statistics.median(probe.samples)
+    ranged = f"({min(probe.samples):.2f}-{max(probe.samples):.2f}, {taken} samples)"
+    assert probe.summary() == f"{speed_text(median)} {ranged}"
+    assert probe.spread() == f"{median:.2f} {ranged}"
     assert SpeedProbe().summary() == "no speed samples"
     assert SpeedProbe().spread() == "no samples"
