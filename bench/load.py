@@ -2,7 +2,7 @@
 
     python -m bench.load                          # 100k items, 60 s, 16 connections
     python -m bench.load --rate 150               # the same offered at 150 requests/s
-    python -m bench.load --items 20000 --seconds 10   # CI's smoke run
+    python -m bench.load --items 20000 --seconds 10 --costs 10 --sweep 24   # CI's smoke run
     python -m bench.load --each-kind              # then each kind alone: its CPU a request
     python -m bench.load --kinds rollup,work_items,trend,hook   # the mix without link changes
     python -m bench.load --sweep 16,20,24,28,32   # then the mix at each of these client counts
@@ -298,9 +298,8 @@ async def _backends(url: str) -> list[int]:
     return pids
 
 
-def postgres_cpu() -> dict[int, float]:
-    """The CPU seconds of every PostgreSQL process so far (Linux): the backends, including
-    those connections open as the load goes on, and the server's own (WAL writer,
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process now (Linux): the backends and the server's own (WAL writer,
     checkpointer)."""
     pids = []
     for entry in Path("/proc").iterdir():
@@ -309,7 +308,13 @@ def postgres_cpu() -> dict[int, float]:
                 pids.append(int(entry.name))
         except OSError:
             continue  # ended meanwhile
-    return cpu_by_pid(pids)
+    return pids
+
+
+def postgres_cpu() -> dict[int, float]:
+    """The CPU seconds of every PostgreSQL process so far, those connections open as the
+    load goes on included."""
+    return cpu_by_pid(postgres_pids())
 
 
 def idle_cpu(served: Served) -> float:
@@ -336,7 +341,7 @@ class Spent:
         return cpu_by_pid(self.database)
 
     def _waits(self) -> tuple[int, dict[int, int]]:
-        database = self.database if self.database is not None else list(postgres_cpu())
+        database = self.database if self.database is not None else postgres_pids()
         return sum(waits_by_pid(self.pids).values()), waits_by_pid(database)
 
     def per_request(self, requests: int) -> dict[str, float]:
