@@ -48,9 +48,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
@@ -271,15 +271,23 @@ def process_waits(pid: int) -> int | None:
     return None
 
 
+T = TypeVar("T")
+
+
+def _of_live(read: Callable[[int], T | None], pids: Iterable[int]) -> dict[int, T]:
+    """``read`` of each of these processes, those that ended left out."""
+    found = {pid: read(pid) for pid in pids}
+    return {pid: value for pid, value in found.items() if value is not None}
+
+
 def waits_by_pid(pids: Iterable[int]) -> dict[int, int]:
-    waits = {pid: process_waits(pid) for pid in pids}
-    return {pid: n for pid, n in waits.items() if n is not None}
+    """Each of these processes' waits so far, those that ended left out."""
+    return _of_live(process_waits, pids)
 
 
 def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
     """Each of these processes' CPU time so far, those that ended left out."""
-    spent = {pid: process_cpu(pid) for pid in pids}
-    return {pid: cpu for pid, cpu in spent.items() if cpu is not None}
+    return _of_live(process_cpu, pids)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -311,12 +319,6 @@ def postgres_pids() -> list[int]:
     return pids
 
 
-def postgres_cpu() -> dict[int, float]:
-    """The CPU seconds of every PostgreSQL process so far, those connections open as the
-    load goes on included."""
-    return cpu_by_pid(postgres_pids())
-
-
 def idle_cpu(served: Served) -> float:
     """What the replicas spend idle (their timers), per second: taken off what requests cost."""
     started, idle = time.perf_counter(), cpu_seconds(served.pids)
@@ -332,29 +334,26 @@ class Spent:
     def __init__(self, served: Served, idle_rate: float, database: list[int] | None = None) -> None:
         self.pids, self.database, self.idle_rate = served.pids, database, idle_rate
         self.started = time.perf_counter()
-        self.server, self.db = cpu_seconds(self.pids), self._database_cpu()
-        self.server_waits, self.db_waits = self._waits()
+        database = self._database_pids()
+        self.server, self.db = cpu_seconds(self.pids), cpu_by_pid(database)
+        self.server_waits = sum(waits_by_pid(self.pids).values())
+        self.db_waits = waits_by_pid(database)
 
-    def _database_cpu(self) -> dict[int, float]:
-        if self.database is None:
-            return postgres_cpu()
-        return cpu_by_pid(self.database)
-
-    def _waits(self) -> tuple[int, dict[int, int]]:
-        database = self.database if self.database is not None else postgres_pids()
-        return sum(waits_by_pid(self.pids).values()), waits_by_pid(database)
+    def _database_pids(self) -> list[int]:
+        return self.database if self.database is not None else postgres_pids()
 
     def per_request(self, requests: int) -> dict[str, float]:
         server = cpu_seconds(self.pids) - self.server
         server -= self.idle_rate * (time.perf_counter() - self.started)
-        database = sum(spent - self.db.get(pid, 0.0) for pid, spent in self._database_cpu().items())
-        server_waits, db_waits = self._waits()
+        pids = self._database_pids()  # once: the CPU and the waits of the same processes
+        database = sum(spent - self.db.get(pid, 0.0) for pid, spent in cpu_by_pid(pids).items())
+        server_waits = sum(waits_by_pid(self.pids).values()) - self.server_waits
+        database_waits = sum(n - self.db_waits.get(pid, 0) for pid, n in waits_by_pid(pids).items())
         return {
             "server_ms": 1000 * max(0.0, server) / requests,
             "database_ms": 1000 * database / requests,
-            "server_waits": (server_waits - self.server_waits) / requests,
-            "database_waits": sum(n - self.db_waits.get(pid, 0) for pid, n in db_waits.items())
-            / requests,
+            "server_waits": server_waits / requests,
+            "database_waits": database_waits / requests,
         }
 
 
