@@ -48,7 +48,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -290,6 +290,12 @@ def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
     return _of_live(process_cpu, pids)
 
 
+def _grown(before: Mapping[int, float], now: Mapping[int, float]) -> float:
+    """How much these processes' counters grew since ``before``; a process started since
+    counts from zero."""
+    return sum(value - before.get(pid, 0) for pid, value in now.items())
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU time of these processes so far, those that ended left out."""
     return sum(cpu_by_pid(pids).values())
@@ -346,9 +352,9 @@ class Spent:
         server = cpu_seconds(self.pids) - self.server
         server -= self.idle_rate * (time.perf_counter() - self.started)
         pids = self._database_pids()  # once: the CPU and the waits of the same processes
-        database = sum(spent - self.db.get(pid, 0.0) for pid, spent in cpu_by_pid(pids).items())
+        database = _grown(self.db, cpu_by_pid(pids))
         server_waits = sum(waits_by_pid(self.pids).values()) - self.server_waits
-        database_waits = sum(n - self.db_waits.get(pid, 0) for pid, n in waits_by_pid(pids).items())
+        database_waits = _grown(self.db_waits, waits_by_pid(pids))
         return {
             "server_ms": 1000 * max(0.0, server) / requests,
             "database_ms": 1000 * database / requests,
